@@ -1,0 +1,1 @@
+"""Data and files: project store, skeleton, image reading, formats, metrics (no Qt, no TF)."""
