@@ -105,9 +105,7 @@ def safe_relative_path(raw: str, root: Path, where: str) -> str:
             continue
         if part == "..":
             if not parts:
-                raise LabelError(
-                    f"{where}: image path {raw!r} escapes the import folder {root}"
-                )
+                raise LabelError(f"{where}: image path {raw!r} escapes the import folder {root}")
             parts.pop()
         else:
             parts.append(part)

@@ -1,4 +1,4 @@
-"""The skeleton: ordered keypoint names, edges for drawing, left/right pairs for flipping, colours."""
+"""The skeleton: ordered keypoint names, edges, left/right pairs for flipping, colours."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ class Skeleton:
         if not names:
             raise SkeletonError("a skeleton needs at least one keypoint")
         seen: dict[str, str] = {}
-        for raw, name in zip(raw_names, names):
+        for raw, name in zip(raw_names, names, strict=True):
             if not name:
                 raise SkeletonError(f"keypoint name {raw!r} is empty")
             folded = name.casefold()

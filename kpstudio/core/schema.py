@@ -1,0 +1,128 @@
+"""The project database schema and its migrations.
+
+The schema version lives in SQLite's `PRAGMA user_version`. MIGRATIONS[i] turns version i into
+version i + 1; a new project runs them all. Each migration runs in one transaction together
+with the version bump, so a crash mid-migration leaves the old version intact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+_V1 = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE keypoints (
+    id       INTEGER PRIMARY KEY,
+    name     TEXT NOT NULL UNIQUE,
+    position INTEGER NOT NULL,
+    color    TEXT NOT NULL
+);
+CREATE TABLE edges (
+    a INTEGER NOT NULL REFERENCES keypoints(id) ON DELETE CASCADE,
+    b INTEGER NOT NULL REFERENCES keypoints(id) ON DELETE CASCADE,
+    PRIMARY KEY (a, b)
+);
+CREATE TABLE flip_pairs (
+    a INTEGER NOT NULL REFERENCES keypoints(id) ON DELETE CASCADE,
+    b INTEGER NOT NULL REFERENCES keypoints(id) ON DELETE CASCADE,
+    PRIMARY KEY (a, b)
+);
+CREATE TABLE images (
+    id     INTEGER PRIMARY KEY,
+    path   TEXT NOT NULL UNIQUE,          -- relative to the project folder, POSIX separators
+    width  INTEGER NOT NULL CHECK (width > 0),
+    height INTEGER NOT NULL CHECK (height > 0),
+    sha256 TEXT NOT NULL,
+    split  TEXT NOT NULL CHECK (split IN ('train', 'val')),
+    status TEXT NOT NULL DEFAULT 'unlabeled'
+           CHECK (status IN ('unlabeled', 'partial', 'done', 'predicted', 'unreadable')),
+    added  REAL NOT NULL
+);
+CREATE TABLE labels (
+    image_id    INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    instance    INTEGER NOT NULL CHECK (instance >= 0),
+    keypoint_id INTEGER NOT NULL REFERENCES keypoints(id) ON DELETE CASCADE,
+    x           REAL,
+    y           REAL,
+    visibility  INTEGER NOT NULL CHECK (visibility IN (0, 1, 2)),
+    source      TEXT NOT NULL CHECK (source IN ('manual', 'prediction-accepted')),
+    updated     REAL NOT NULL,
+    -- an absent point has no position; a labeled one always has one
+    CHECK ((visibility = 0 AND x IS NULL AND y IS NULL)
+        OR (visibility > 0 AND x IS NOT NULL AND y IS NOT NULL)),
+    PRIMARY KEY (image_id, instance, keypoint_id)
+) WITHOUT ROWID;
+CREATE INDEX images_status ON images(status);
+"""
+
+# Version 2: training runs and their predictions, ready for the training engine.
+_V2 = """
+CREATE TABLE runs (
+    id         TEXT PRIMARY KEY,
+    created    REAL NOT NULL,
+    arch       TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('running', 'finished', 'stopped', 'failed')),
+    config     TEXT NOT NULL DEFAULT '{}',   -- JSON
+    history    TEXT NOT NULL DEFAULT '[]',   -- JSON, one entry per epoch
+    metrics    TEXT NOT NULL DEFAULT '{}',   -- JSON
+    model_path TEXT                          -- relative to the project folder
+);
+CREATE TABLE predictions (
+    run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    image_id    INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    instance    INTEGER NOT NULL,
+    keypoint_id INTEGER NOT NULL REFERENCES keypoints(id) ON DELETE CASCADE,
+    x           REAL NOT NULL,
+    y           REAL NOT NULL,
+    confidence  REAL NOT NULL,
+    PRIMARY KEY (run_id, image_id, instance, keypoint_id)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaError(RuntimeError):
+    """The database is not a kpstudio project this version can open."""
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Bring the database up to `target`; returns the version it had before."""
+    start = schema_version(conn)
+    if start > SCHEMA_VERSION:
+        raise SchemaError(
+            f"the project was written by a newer kpstudio (schema {start}, "
+            f"this version knows up to {SCHEMA_VERSION}); update kpstudio to open it"
+        )
+    for version in range(start, target):
+        # executescript would commit on its own; run the statements inside our transaction.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return start
+
+
+def _statements(script: str) -> list[str]:
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        raise SchemaError("incomplete SQL statement in a migration")
+    return out
