@@ -25,6 +25,7 @@ from kpstudio.core.labelset import Instance, Visibility
 from kpstudio.core.project_lock import ProjectLock, ProjectLockedError
 from kpstudio.core.schema import SCHEMA_VERSION, SchemaError, migrate, schema_version
 from kpstudio.core.skeleton import Skeleton, normalise_name
+from kpstudio.core.skeleton_table import load_skeleton, write_skeleton
 
 DB_NAME = "project.kpstudio"
 LOCK_NAME = ".kpstudio.lock"
@@ -195,22 +196,7 @@ class Project:
         return self._skeleton
 
     def _load_skeleton(self) -> None:
-        rows = self._conn.execute(
-            "SELECT id, name, color FROM keypoints ORDER BY position"
-        ).fetchall()
-        if not rows:
-            self._skeleton, self._keypoint_ids = None, {}
-            return
-        names = {r[0]: r[1] for r in rows}
-        # rowid order is insertion order: edges and pairs come back as the user gave them.
-        edges = [(names[a], names[b]) for a, b in self._conn.execute(
-            "SELECT a, b FROM edges ORDER BY rowid")]  # fmt: skip
-        flips = [(names[a], names[b]) for a, b in self._conn.execute(
-            "SELECT a, b FROM flip_pairs ORDER BY rowid")]  # fmt: skip
-        self._skeleton = Skeleton.create(
-            [r[1] for r in rows], edges, flips, [r[2] for r in rows]
-        )
-        self._keypoint_ids = {r[1]: r[0] for r in rows}
+        self._skeleton, self._keypoint_ids = load_skeleton(self._conn)
 
     def set_skeleton(self, skeleton: Skeleton, renames: dict[str, str] | None = None) -> int:
         """Replace the skeleton. Keypoints keep their labels by name (or via `renames`
@@ -222,44 +208,9 @@ class Project:
         self, conn: sqlite3.Connection, skeleton: Skeleton, renames: dict[str, str] | None = None
     ) -> int:
         """set_skeleton inside a caller's transaction (an import changes it with its labels)."""
-        renames = {normalise_name(a): normalise_name(b) for a, b in (renames or {}).items()}
-        old = dict(conn.execute("SELECT name, id FROM keypoints"))
-        kept_old = {renames.get(name, name): kid for name, kid in old.items()}
-        gone = [kid for name, kid in kept_old.items() if name not in skeleton.keypoints]
-        deleted = 0
-        for kid in gone:
-            deleted += conn.execute(
-                "SELECT COUNT(*) FROM labels WHERE keypoint_id = ?", (kid,)
-            ).fetchone()[0]
-            conn.execute("DELETE FROM keypoints WHERE id = ?", (kid,))
-        # Park names first so a swap of two names never trips the UNIQUE constraint.
-        conn.execute("UPDATE keypoints SET name = char(1) || id")
-        ids = {}
-        for pos, (name, color) in enumerate(zip(skeleton.keypoints, skeleton.colors, strict=True)):
-            if name in kept_old:
-                kid = kept_old[name]
-                conn.execute(
-                    "UPDATE keypoints SET name = ?, position = ?, color = ? WHERE id = ?",
-                    (name, pos, color, kid),
-                )
-            else:
-                kid = conn.execute(
-                    "INSERT INTO keypoints(name, position, color) VALUES (?, ?, ?)",
-                    (name, pos, color),
-                ).lastrowid
-            ids[name] = kid
-        conn.execute("DELETE FROM edges")
-        conn.execute("DELETE FROM flip_pairs")
-        conn.executemany(
-            "INSERT INTO edges(a, b) VALUES (?, ?)",
-            [(ids[a], ids[b]) for a, b in skeleton.edges],
-        )
-        conn.executemany(
-            "INSERT INTO flip_pairs(a, b) VALUES (?, ?)",
-            [(ids[a], ids[b]) for a, b in skeleton.flip_pairs],
-        )
+        deleted, changed_count, ids = write_skeleton(conn, skeleton, renames)
         self._skeleton, self._keypoint_ids = skeleton, ids
-        if gone or len(ids) != len(old):
+        if changed_count:  # "done" means every keypoint has a decision: recount all images
             self._refresh_status(conn)
         return deleted
 
