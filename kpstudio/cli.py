@@ -123,9 +123,7 @@ def _cmd_new(args) -> int:
     skeleton = Skeleton.create(names, parse_pairs(args.edges), parse_pairs(args.flip))
     if not args.images.is_dir():
         raise FileNotFoundError(f"image folder {args.images} does not exist")
-    project = Project.create(
-        args.project, skeleton, seed=args.seed, val_fraction=args.val_fraction
-    )
+    project = Project.create(args.project, skeleton, seed=args.seed, val_fraction=args.val_fraction)
     with project:
         ids, bad = project.add_image_folder(args.images, progress=_progress("scanning"))
     print(f"created {args.project} with {len(ids)} images and keypoints {', '.join(names)}")

@@ -158,7 +158,7 @@ def test_older_schema_is_migrated_with_a_backup(tmp_path):
     folder.mkdir()
     conn = sqlite3.connect(folder / DB_NAME, isolation_level=None)
     migrate(conn, target=1)  # a project as version 1 of kpstudio wrote it
-    conn.execute("INSERT INTO keypoints(id, name, position, color) VALUES (1, 'nose', 0, '#ff0000')")
+    conn.execute("INSERT INTO keypoints VALUES (1, 'nose', 0, '#ff0000')")
     conn.execute("INSERT INTO images VALUES (1, 'a.png', 10, 10, 'h', 'train', 'unlabeled', 0)")
     conn.execute("INSERT INTO labels VALUES (1, 0, 1, 2.5, 3.5, 2, 'manual', 0)")
     conn.close()

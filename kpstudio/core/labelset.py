@@ -64,6 +64,9 @@ class ImageEntry:
     height: int
     instances: list[Instance] = field(default_factory=list)
     split: str | None = None  # "train" / "val" where the source file says so
+    # The image's own bytes when the annotation file carried them (labelme imageData) and no
+    # image file exists at `path`; the store writes them into the project.
+    data: bytes | None = field(default=None, repr=False)
 
 
 @dataclass
