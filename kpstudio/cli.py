@@ -143,7 +143,7 @@ def _cmd_import(args) -> int:
     project = Project.create(args.project) if created else Project.open(args.project)
     try:
         with project:
-            summary = import_labelset(project, labels)
+            summary = import_labelset(project, labels, progress=_progress("importing"))
     except BaseException:
         if created:
             _remove_new_project(args.project)

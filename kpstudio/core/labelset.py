@@ -132,17 +132,20 @@ def _has_drive(text: str) -> bool:
 
 
 def check_point(
-    x: float, y: float, width: int, height: int, where: str, warnings: list[str] | None
-) -> tuple[float, float]:
-    """Validate one labeled coordinate against its image; returns it, clamped if barely out."""
+    x: float, y: float, width: int, height: int, where: str, warnings: list[str] | None,
+    tolerance: float = EDGE_TOLERANCE_PX,
+) -> tuple[float, float]:  # fmt: skip
+    """Validate one labeled coordinate against its image; returns it, clamped if barely out.
+
+    Files from other tools get `tolerance` px of slack; the studio's own edits get none."""
     try:
         x, y = float(x), float(y)
     except (TypeError, ValueError):
         raise LabelError(f"{where}: coordinate ({x!r}, {y!r}) is not a number") from None
     if not (math.isfinite(x) and math.isfinite(y)):
         raise LabelError(f"{where}: coordinate ({x}, {y}) is not finite")
-    inside_x = -EDGE_TOLERANCE_PX <= x <= width + EDGE_TOLERANCE_PX
-    inside_y = -EDGE_TOLERANCE_PX <= y <= height + EDGE_TOLERANCE_PX
+    inside_x = -tolerance <= x <= width + tolerance
+    inside_y = -tolerance <= y <= height + tolerance
     if not (inside_x and inside_y):
         raise LabelError(f"{where}: point ({x:g}, {y:g}) lies outside the {width}×{height} image")
     cx, cy = min(max(x, 0.0), float(width)), min(max(y, 0.0), float(height))

@@ -19,11 +19,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from kpstudio.core.labelset import Instance, Visibility
+from kpstudio.core.labelset import Instance, LabelError, Visibility, check_point
 from kpstudio.core.project_lock import ProjectLock, ProjectLockedError
-from kpstudio.core.schema import SCHEMA_VERSION, SchemaError, migrate, schema_version
+from kpstudio.core.schema import SchemaError, open_database, schema_version
 from kpstudio.core.skeleton import Skeleton, normalise_name
 from kpstudio.core.skeleton_table import load_skeleton, write_skeleton
 
@@ -105,27 +103,13 @@ class Project:
             lock = ProjectLock(folder / LOCK_NAME)
             lock.acquire()
         try:
-            conn = _connect(db, readonly)
-            version = schema_version(conn)
-            if readonly and version != SCHEMA_VERSION:
-                if version > SCHEMA_VERSION:
-                    migrate(conn)  # raises the clear "newer kpstudio" error
-                raise ProjectError(
-                    f"{folder} uses an older project schema ({version}); open it once for "
-                    "writing to upgrade it"
-                )
-            if not readonly and 0 < version < SCHEMA_VERSION:
-                _backup(conn, db.with_name(f"{DB_NAME}.v{version}.bak"))
-            if not readonly:
-                migrate(conn)
-        except sqlite3.DatabaseError as exc:
+            conn = open_database(db, readonly)
+        except (sqlite3.DatabaseError, SchemaError) as exc:
             if lock:
                 lock.release()
+            if isinstance(exc, SchemaError):
+                raise ProjectError(f"{folder}: {exc}") from None
             raise ProjectError(f"{db} is not a readable kpstudio project: {exc}") from None
-        except SchemaError as exc:
-            if lock:
-                lock.release()
-            raise ProjectError(f"{db}: {exc}") from None
         except BaseException:
             if lock:
                 lock.release()
@@ -360,7 +344,11 @@ class Project:
             if vis == Visibility.ABSENT:
                 rows.append((image_id, instance, kid, None, None, 0, source, now))
                 continue
-            x, y = _checked_xy(x, y, image, keypoint)
+            try:
+                x, y = check_point(x, y, image.width, image.height,
+                                   f"{image.path}: {keypoint}", None, tolerance=0.0)  # fmt: skip
+            except LabelError as exc:
+                raise ProjectError(str(exc)) from None
             rows.append((image_id, instance, kid, x, y, int(vis), source, now))
         with self._transaction() as conn:
             conn.executemany(
@@ -440,25 +428,6 @@ class Project:
         }
 
 
-def _connect(db: Path, readonly: bool) -> sqlite3.Connection:
-    if readonly:
-        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, isolation_level=None)
-    else:
-        conn = sqlite3.connect(db, isolation_level=None)
-        conn.execute("PRAGMA journal_mode = WAL")
-    # FULL: a committed edit is on disk before set_label returns (measured ~ms per edit).
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA busy_timeout = 5000")
-    conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # fails fast if not SQLite
-    return conn
-
-
-def _backup(conn: sqlite3.Connection, target: Path) -> None:
-    with contextlib.closing(sqlite3.connect(target)) as dst:
-        conn.backup(dst)
-
-
 def _visibility(value, keypoint: str) -> Visibility:
     try:
         return Visibility(int(value))
@@ -467,20 +436,3 @@ def _visibility(value, keypoint: str) -> Visibility:
             f"visibility of {keypoint!r} must be 0 (absent), 1 (occluded) or 2 (visible), "
             f"not {value!r}"
         ) from None
-
-
-def _checked_xy(x, y, image: ImageRecord, keypoint: str) -> tuple[float, float]:
-    try:
-        x, y = float(x), float(y)
-    except (TypeError, ValueError):
-        raise ProjectError(
-            f"{image.path}: {keypoint} position ({x!r}, {y!r}) is not a number"
-        ) from None
-    if not (np.isfinite(x) and np.isfinite(y)):
-        raise ProjectError(f"{image.path}: {keypoint} position ({x}, {y}) is not finite")
-    if not (0.0 <= x <= image.width and 0.0 <= y <= image.height):
-        raise ProjectError(
-            f"{image.path}: {keypoint} at ({x:g}, {y:g}) lies outside the "
-            f"{image.width}×{image.height} image"
-        )
-    return x, y

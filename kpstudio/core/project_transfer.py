@@ -17,21 +17,26 @@ from kpstudio.core.skeleton import Skeleton
 EMBEDDED_IMAGE_FOLDER = "images"  # where images carried inside annotation files are written
 
 
-def import_labelset(project: Project, labels: LabelSet, source: str = "manual") -> dict:
+def import_labelset(
+    project: Project, labels: LabelSet, source: str = "manual", progress=None
+) -> dict:
     """Write a validated LabelSet into the project; returns a summary for the user.
 
     The project adopts the file's skeleton when it has none; otherwise every keypoint in the
-    file must exist in the project. Images already in the project get the file's labels."""
+    file must exist in the project. Images already in the project get the file's labels.
+    `progress(done, total)` is called while the image files are hashed."""
     skeleton = _merged_skeleton(project.skeleton, labels.skeleton, labels.root)
     order = [skeleton.keypoints.index(name) for name in labels.skeleton.keypoints]
     k = len(skeleton)
 
     rows, written = [], []
     try:
-        for entry in labels.images:
+        for done, entry in enumerate(labels.images, 1):
             path = _image_file(project, labels.root, entry, written)
             sha = hashlib.sha256(path.read_bytes()).hexdigest()
             rows.append((path, entry, sha))
+            if progress:
+                progress(done, len(labels.images))
         with project._transaction() as conn:
             if project.skeleton != skeleton:
                 project.write_skeleton(conn, skeleton)
