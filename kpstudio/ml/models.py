@@ -1,0 +1,131 @@
+"""Keypoint models, built by name from our own code (never from a config found in a file).
+
+Contract shared by every architecture, the trainer, the predictor and the exports:
+  input  (B, S, S, 3) float32, RGB, values 0..255, letterboxed (see kpstudio.core.letterbox)
+  output (B, K, 3) float32: x, y in model-input pixels (pixel-corner convention) and a
+         confidence in [0, 1]
+Normalisation happens inside the model, so an exported file needs no preprocessing code
+beyond the letterbox.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+ARCHITECTURES = ("default", "seed")
+HEATMAP_LAYER = "heatmaps"  # the default model's logits, used by the training loss
+
+
+@keras.saving.register_keras_serializable(package="kpstudio")
+class SoftArgmax(layers.Layer):
+    """Heatmap logits (B, h, w, K) → (B, K, 3): expected x, y in input pixels + confidence.
+
+    Integral regression: a spatial softmax turns each map into a probability distribution and
+    its mean is the coordinate, so training can regress coordinates directly yet keep the
+    spatial inductive bias of heatmaps. Confidence is the probability mass near that mean
+    (a Gaussian window of `window` cells): 1 for a sharp single peak, low for a spread or
+    split distribution.
+    """
+
+    def __init__(self, stride: int, window: float = 1.5, **kwargs):
+        super().__init__(**kwargs)
+        self.stride = int(stride)
+        self.window = float(window)
+
+    def call(self, logits):
+        shape = ops.shape(logits)
+        h, w, k = shape[1], shape[2], shape[3]
+        flat = ops.reshape(ops.transpose(logits, (0, 3, 1, 2)), (-1, k, h * w))
+        prob = ops.reshape(ops.softmax(flat, axis=-1), (-1, k, h, w))
+        # Cell centres in input pixels: cell j covers [j*stride, (j+1)*stride).
+        xs = (ops.cast(ops.arange(w), "float32") + 0.5) * self.stride
+        ys = (ops.cast(ops.arange(h), "float32") + 0.5) * self.stride
+        x = ops.sum(ops.sum(prob, axis=2) * xs, axis=-1)
+        y = ops.sum(ops.sum(prob, axis=3) * ys, axis=-1)
+        dx = (xs[None, None, None, :] - x[:, :, None, None]) / self.stride
+        dy = (ys[None, None, :, None] - y[:, :, None, None]) / self.stride
+        near = ops.exp(-(dx * dx + dy * dy) / (2.0 * self.window**2))
+        confidence = ops.sum(prob * near, axis=(2, 3))
+        return ops.stack([x, y, confidence], axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "stride": self.stride, "window": self.window}
+
+
+def build_model(arch: str, num_keypoints: int, input_size: int, **params) -> keras.Model:
+    """A fresh model of architecture `arch` for K keypoints and S×S inputs."""
+    if arch == "seed":
+        return build_seed(num_keypoints, input_size, **params)
+    if arch == "default":
+        return build_default(num_keypoints, input_size, **params)
+    raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+
+
+def build_seed(num_keypoints: int, input_size: int = 64) -> keras.Model:
+    """The seed article's regressor, layer for layer: Conv2D(32, 5×5, relu) → Conv2D(64, 5×5,
+    relu) → Flatten → Dense(256, relu) → Dense(2K). Its Dense output is read as coordinates in
+    units of the input size (so targets are O(1) for MSE); the parameter-free head around it
+    scales them to pixels and adds a constant confidence, to honour the shared contract."""
+    inputs = keras.Input((input_size, input_size, 3), name="image")
+    x = layers.Rescaling(1.0 / 255.0)(inputs)
+    x = layers.Conv2D(32, (5, 5), activation="relu")(x)
+    x = layers.Conv2D(64, (5, 5), activation="relu")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(256, activation="relu")(x)
+    x = layers.Dense(2 * num_keypoints, name="coordinates")(x)
+    xy = layers.Reshape((num_keypoints, 2))(x) * float(input_size)
+    outputs = ops.concatenate([xy, ops.ones_like(xy[..., :1])], axis=-1)
+    return keras.Model(inputs, outputs, name="seed")
+
+
+def build_default(
+    num_keypoints: int, input_size: int = 256, width: int = 16, decoder: int = 48,
+    bn_momentum: float = 0.9,
+) -> keras.Model:  # fmt: skip
+    """Heatmaps at stride 4 from a small residual encoder (to stride 32 for context: left vs
+    right needs to see the whole animal) and a feature-pyramid decoder, then SoftArgmax.
+
+    BatchNorm momentum 0.9 (not Keras' 0.99): with ~100 images an epoch is a handful of steps,
+    and slow moving averages kept validation error high for minutes."""
+    if input_size % 32:
+        raise ValueError(f"the default model needs an input size divisible by 32, not {input_size}")
+
+    def conv(x, filters, kernel=3, stride=1, relu=True):
+        x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization(momentum=bn_momentum)(x)
+        return layers.ReLU()(x) if relu else x
+
+    def block(x, filters, stride):
+        y = conv(x, filters, 3, stride)
+        y = conv(y, filters, 3, 1, relu=False)
+        shortcut = x
+        if stride != 1 or x.shape[-1] != filters:
+            shortcut = conv(x, filters, 1, stride, relu=False)
+        return layers.ReLU()(layers.Add()([y, shortcut]))
+
+    inputs = keras.Input((input_size, input_size, 3), name="image")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)
+    x = conv(x, width, 3, 2)  # 1/2
+    c4 = block(x, 2 * width, 2)  # 1/4
+    c8 = block(c4, 4 * width, 2)  # 1/8
+    c16 = block(c8, 6 * width, 2)  # 1/16
+    c32 = block(c16, 8 * width, 2)  # 1/32
+    p = conv(c32, decoder, 1)
+    for skip in (c16, c8, c4):
+        p = layers.UpSampling2D(2, interpolation="bilinear")(p)
+        p = layers.Add()([p, conv(skip, decoder, 1, relu=False)])
+        p = conv(p, decoder, 3)
+    heat = layers.Conv2D(num_keypoints, 1, name=HEATMAP_LAYER)(p)
+    outputs = SoftArgmax(stride=4, name="soft_argmax")(heat)
+    return keras.Model(inputs, outputs, name="default")
+
+
+def with_heatmaps(model: keras.Model) -> keras.Model | None:
+    """The same model also returning its heatmap logits (for the training loss); None for
+    architectures without heatmaps."""
+    try:
+        heat = model.get_layer(HEATMAP_LAYER).output
+    except ValueError:
+        return None
+    return keras.Model(model.inputs, [model.outputs[0], heat])
