@@ -40,7 +40,7 @@ def main() -> None:
             (base / "images" / f"img{i:06d}.jpg", 1920, 1080, f"{i:064x}") for i in range(n)
         )
         t_images = time.perf_counter() - t0
-        with project._transaction() as conn:  # one bulk transaction, as an import does
+        with project.transaction() as conn:  # one bulk transaction, as an import does
             for image_id in ids:
                 inst = Instance(rng.uniform(0, 1000, (k, 2)), np.full(k, 2, dtype=np.int8))
                 project.replace_instances(conn, image_id, [inst], "manual")

@@ -81,7 +81,7 @@ class Project:
             raise ProjectError(f"{folder} already holds a kpstudio project")
         folder.mkdir(parents=True, exist_ok=True)
         project = cls.open(folder, create=True)
-        with project._transaction():
+        with project.transaction():
             project._set_meta("seed", seed)
             project._set_meta("val_fraction", val_fraction)
             project._set_meta("created", time.time())
@@ -140,8 +140,9 @@ class Project:
 
     # -- transactions -------------------------------------------------------------------
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write. Disk-full and I/O errors roll back and surface as ProjectError."""
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write (for the store's sibling modules: imports, runs). Disk-full and
+        I/O errors roll back and surface as ProjectError."""
         if self.readonly:
             raise ProjectError(f"{self.folder} is open read-only")
         conn = self._conn
@@ -168,6 +169,10 @@ class Project:
             (key, json.dumps(value)),
         )
 
+    def query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """Read-only SQL for the store's sibling modules (runs, training snapshots)."""
+        return self._conn.execute(sql, args).fetchall()
+
     def meta(self, key: str, default=None):
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else default
@@ -185,7 +190,7 @@ class Project:
     def set_skeleton(self, skeleton: Skeleton, renames: dict[str, str] | None = None) -> int:
         """Replace the skeleton. Keypoints keep their labels by name (or via `renames`
         old → new); keypoints left out are deleted with their labels. Returns labels deleted."""
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             return self.write_skeleton(conn, skeleton, renames)
 
     def write_skeleton(
@@ -239,7 +244,7 @@ class Project:
             rows.append((self.relative_path(path), int(width), int(height), sha, split))
         ids = []
         now = time.time()
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             for rel, width, height, sha, split in rows:
                 found = conn.execute("SELECT id FROM images WHERE path = ?", (rel,)).fetchone()
                 if found:
@@ -283,13 +288,13 @@ class Project:
     def set_split(self, image_ids: Iterable[int], split: str) -> None:
         if split not in ("train", "val"):
             raise ProjectError(f"split must be 'train' or 'val', not {split!r}")
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             conn.executemany(
                 "UPDATE images SET split = ? WHERE id = ?", [(split, i) for i in image_ids]
             )
 
     def mark_unreadable(self, image_id: int) -> None:
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             conn.execute("UPDATE images SET status = 'unreadable' WHERE id = ?", (image_id,))
 
     # -- labels -------------------------------------------------------------------------
@@ -350,7 +355,7 @@ class Project:
             except LabelError as exc:
                 raise ProjectError(str(exc)) from None
             rows.append((image_id, instance, kid, x, y, int(vis), source, now))
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             conn.executemany(
                 "INSERT INTO labels(image_id, instance, keypoint_id, x, y, visibility, source, "
                 "updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
@@ -364,7 +369,7 @@ class Project:
     def delete_label(self, image_id: int, keypoint: str, *, instance: int = 0) -> None:
         """Forget a keypoint's label on an image (back to 'not labeled yet')."""
         kid = self._keypoint_id(keypoint)
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "DELETE FROM labels WHERE image_id = ? AND instance = ? AND keypoint_id = ?",
                 (image_id, instance, kid),

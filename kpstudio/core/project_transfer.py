@@ -37,7 +37,7 @@ def import_labelset(
             rows.append((path, entry, sha))
             if progress:
                 progress(done, len(labels.images))
-        with project._transaction() as conn:
+        with project.transaction() as conn:
             if project.skeleton != skeleton:
                 project.write_skeleton(conn, skeleton)
             replaced = 0

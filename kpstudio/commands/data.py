@@ -1,0 +1,124 @@
+"""Data commands: new, import, export, info, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from kpstudio.commands import progress_bar
+
+
+def cmd_new(args) -> int:
+    from kpstudio.core.project import Project
+    from kpstudio.core.skeleton import Skeleton, parse_pairs
+
+    names = [n for n in args.keypoints.split(",") if n.strip()]
+    skeleton = Skeleton.create(names, parse_pairs(args.edges), parse_pairs(args.flip))
+    if not args.images.is_dir():
+        raise FileNotFoundError(f"image folder {args.images} does not exist")
+    project = Project.create(args.project, skeleton, seed=args.seed, val_fraction=args.val_fraction)
+    with project:
+        ids, bad = project.add_image_folder(args.images, progress=progress_bar("scanning"))
+    print(f"created {args.project} with {len(ids)} images and keypoints {', '.join(names)}")
+    for path, message in bad:
+        print(f"skipped {path}: {message}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args) -> int:
+    from kpstudio.core.formats import read_labels
+    from kpstudio.core.project import DB_NAME, Project
+    from kpstudio.core.project_transfer import import_labelset
+
+    # Parse and validate the whole file before any project is created or touched.
+    labels = read_labels(args.format, args.file, args.images, skip_missing=args.skip_missing)
+    created = not (args.project / DB_NAME).exists()
+    project = Project.create(args.project) if created else Project.open(args.project)
+    try:
+        with project:
+            summary = import_labelset(project, labels, progress=progress_bar("importing"))
+    except BaseException:
+        if created:
+            _remove_new_project(args.project)
+        raise
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(
+            f"imported {summary['images']} images ({summary['labeled_images']} labeled, "
+            f"{summary['instances']} instances) into {args.project}"
+        )
+        for warning in summary["warnings"]:
+            print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _remove_new_project(folder: Path) -> None:
+    from kpstudio.core.project import DB_NAME, LOCK_NAME
+
+    for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", LOCK_NAME):
+        (folder / name).unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # the folder held other things before: leave it
+
+
+def cmd_export(args) -> int:
+    from kpstudio.core.formats import write_labels
+    from kpstudio.core.project import Project
+    from kpstudio.core.project_transfer import export_labelset
+
+    with Project.open(args.project, readonly=True) as project:
+        labels = export_labelset(project, labeled_only=args.labeled_only)
+    written = write_labels(args.format, labels, args.output)
+    print(
+        f"exported {len(labels.images)} images ({labels.labeled_images} labeled) as "
+        f"{args.format} to {args.output} ({len(written)} files); image paths are relative "
+        f"to {labels.root}"
+    )
+    return 0
+
+
+def cmd_info(args) -> int:
+    from kpstudio.core.project import Project
+
+    with Project.open(args.project, readonly=True) as project:
+        skeleton = project.skeleton
+        info = {"project": str(project.folder), "schema_version": project.schema_version}
+        info.update(project.counts())
+        info["keypoints"] = list(skeleton.keypoints) if skeleton else []
+        info["edges"] = [list(e) for e in skeleton.edges] if skeleton else []
+        info["flip_pairs"] = [list(p) for p in skeleton.flip_pairs] if skeleton else []
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"project   {info['project']}")
+    print(f"images    {info['images']} ({info['labeled_images']} labeled, "
+          f"{info['done_images']} done; train {info['split']['train']}, "
+          f"val {info['split']['val']})")  # fmt: skip
+    print(f"keypoints {', '.join(info['keypoints']) or '(none yet)'}")
+    if info["edges"]:
+        print(f"edges     {', '.join('-'.join(e) for e in info['edges'])}")
+    if info["flip_pairs"]:
+        print(f"flip      {', '.join(':'.join(p) for p in info['flip_pairs'])}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from kpstudio.core.demo import build_demo_project
+
+    folder = args.dir or Path.home() / "kpstudio-demo"
+    summary = build_demo_project(folder)
+    print(
+        f"demo project ready in {folder}: {summary['images']} images, "
+        f"{summary['labeled_images']} labeled, keypoints {', '.join(summary['keypoints'])}"
+    )
+    if not args.no_gui:
+        print(
+            "the studio window is not built yet; label and train from the command line "
+            f"(kpstudio info {folder})",
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,80 @@
+"""A snapshot of a project's labels for training: plain arrays, detached from the store.
+
+Training runs in another thread (the studio) or another process, while the user keeps
+labeling; it works on this frozen copy, never on the live project. No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kpstudio.core.project import Project
+from kpstudio.core.skeleton import Skeleton
+
+
+@dataclass
+class TrainingSet:
+    skeleton: Skeleton
+    project_folder: Path
+    image_ids: list[int]
+    paths: list[Path]  # absolute
+    sizes: np.ndarray  # (N, 2) width, height
+    xy: np.ndarray  # (N, K, 2) float32 original pixels, NaN where absent
+    visibility: np.ndarray  # (N, K) int8: 0 absent, 1 occluded, 2 visible
+    split: list[str]  # "train" / "val" per image
+    notes: list[str] = field(default_factory=list)  # what the user should know about the data
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def indices(self, split: str) -> np.ndarray:
+        return np.array([i for i, s in enumerate(self.split) if s == split], dtype=np.int64)
+
+    def subset(self, indices) -> TrainingSet:
+        idx = list(indices)
+        return TrainingSet(
+            self.skeleton, self.project_folder, [self.image_ids[i] for i in idx],
+            [self.paths[i] for i in idx], self.sizes[idx], self.xy[idx], self.visibility[idx],
+            [self.split[i] for i in idx], list(self.notes),
+        )  # fmt: skip
+
+
+def snapshot(project: Project) -> TrainingSet:
+    """Every labeled, readable image of the project with its first instance.
+
+    The models locate one instance per image. Images holding several instances are trained on
+    their first (instance 0) and the user is told so, rather than silently dropping the rest."""
+    skeleton = project.skeleton
+    if skeleton is None:
+        raise ValueError(f"project {project.folder} has no skeleton: nothing to train")
+    k = len(skeleton)
+    ids, paths, sizes, xys, vis, split = [], [], [], [], [], []
+    multi = 0
+    for record in project.images():
+        if record.status not in ("partial", "done"):
+            continue
+        instances = project.instances(record.id)
+        if not instances or not instances[0].labeled().any():
+            continue
+        multi += len(instances) > 1
+        ids.append(record.id)
+        paths.append(project.image_path(record))
+        sizes.append((record.width, record.height))
+        xys.append(instances[0].xy.astype(np.float32))
+        vis.append(instances[0].visibility)
+        split.append(record.split)
+    notes = []
+    if multi:
+        notes.append(
+            f"{multi} image(s) hold several instances; the single-instance model trains on the "
+            "first instance of each (instance 0) and predicts one instance per image"
+        )
+    return TrainingSet(
+        skeleton, project.folder, ids, paths,
+        np.array(sizes, dtype=np.int64).reshape(-1, 2),
+        np.array(xys, dtype=np.float32).reshape(-1, k, 2),
+        np.array(vis, dtype=np.int8).reshape(-1, k), split, notes,
+    )  # fmt: skip

@@ -1,0 +1,248 @@
+"""train(): a plain function with progress and cancel callbacks (no Qt), used by the CLI and by
+the studio's worker thread alike.
+
+Custom loop rather than Model.fit: one loss for both architectures' outputs, a cancel check
+between batches (a cancel takes effect within one batch), validation in original image pixels
+every epoch, the best checkpoint kept by that error, a learning-rate schedule that follows the
+time budget, and the same code under tf.distribute strategies.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from kpstudio.core.training_set import TrainingSet
+from kpstudio.ml import checkpoint, losses
+from kpstudio.ml.config import TrainConfig
+from kpstudio.ml.dataset import load_letterboxed, training_dataset
+from kpstudio.ml.evaluate import evaluation_report, make_infer, mean_px_error, predict_letterboxed
+from kpstudio.ml.models import build_model, with_heatmaps
+from kpstudio.ml.strategy import make_strategy
+
+ProgressFn = Callable[[dict], None]
+WARMUP_EPOCHS = 3
+FINAL_LR_FRACTION = 0.02
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    status: str  # finished | stopped
+    config: dict
+    history: list[dict] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    model_path: Path | None = None
+    best_epoch: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class _Stop(Exception):
+    pass
+
+
+def train(
+    data: TrainingSet, config: TrainConfig, on_progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None, run_dir: Path | None = None,
+    resume: Path | None = None,
+) -> RunResult:  # fmt: skip
+    """Train on a snapshot of a project's labels; returns the run (its folder holds the model).
+
+    `resume`: a previous run's folder; training continues from its last checkpoint."""
+    started = time.monotonic()
+    cfg = config.resolved()
+    report = on_progress or (lambda _: None)
+    stop = should_stop or (lambda: False)
+    if len(data) == 0:
+        raise ValueError("the project has no labeled images to train on")
+    train_idx, val_idx = data.indices("train"), data.indices("val")
+    notes = list(data.notes)
+    if len(train_idx) == 0:
+        raise ValueError("every labeled image is in the val split; nothing to train on")
+    if len(val_idx) == 0:
+        notes.append("no labeled val images: the best checkpoint is chosen by train error")
+        val_idx = train_idx
+    run_id = run_dir.name if run_dir else new_run_id(cfg.arch)
+    run_dir = run_dir or data.project_folder / "runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+
+    report({"phase": "loading", "done": 0, "total": len(data)})
+    cache = load_letterboxed(
+        data, cfg.input_size, should_stop=stop,
+        progress=lambda d, t: report({"phase": "loading", "done": d, "total": t}),
+    )  # fmt: skip
+    tf.keras.utils.set_random_seed(cfg.seed)
+    strategy = make_strategy(cfg.strategy)
+    k = len(data.skeleton)
+    with strategy.scope():
+        model = build_model(cfg.arch, k, cfg.input_size, **cfg.params)
+        train_model = with_heatmaps(model) or model
+        optimizer = tf.keras.optimizers.Adam(cfg.learning_rate)
+        optimizer.build(model.trainable_variables)
+    loss_fn = losses.for_architecture(cfg.arch, cfg.input_size)
+    state = checkpoint.TrainingState()
+    if resume is not None:
+        state = checkpoint.restore(resume, model, optimizer)
+        notes.append(f"resumed from {resume.name} at epoch {state.epoch}")
+
+    global_batch = cfg.batch_size * strategy.num_replicas_in_sync
+    flip = data.skeleton.flip_permutation() if data.skeleton.flip_pairs else None
+    dataset = training_dataset(
+        _subset(cache, train_idx), global_batch, cfg.seed,
+        cfg.augmentation if cfg.augment else None, flip,
+    )  # fmt: skip
+    batches = iter(strategy.experimental_distribute_dataset(dataset))
+    steps_per_epoch = max(1, math.ceil(len(train_idx) / global_batch))
+    jit = cfg.jit_compile and cfg.strategy == "default"
+
+    def replica_step(images, xy, weight):
+        with tf.GradientTape() as tape:
+            outputs = train_model(images, training=True)
+            per_example = loss_fn(outputs, xy, weight)
+            loss = tf.reduce_sum(per_example) / global_batch
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function(jit_compile=jit)
+    def single_step(images, xy, weight):
+        return replica_step(images, xy, weight)
+
+    @tf.function
+    def distributed_step(batch):
+        losses_ = strategy.run(replica_step, args=batch)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses_, axis=None)
+
+    def step(batch):
+        if cfg.strategy == "default":
+            return single_step(*batch)
+        return distributed_step(batch)
+
+    infer = make_infer(model)
+    preview = _preview_loader(cfg.preview_image)
+    budget = cfg.max_minutes * 60.0 if cfg.max_minutes else None
+    best = state.best_val_px
+    best_weights = model.get_weights() if state.best_weights is None else state.best_weights
+    status = "finished"
+    epoch_times: list[float] = []
+    stale = 0
+    try:
+        for epoch in range(state.epoch + 1, cfg.epochs + 1):
+            t_epoch = time.monotonic()
+            progress = max(epoch / cfg.epochs, (time.monotonic() - started) / budget if budget
+                           else 0.0)  # fmt: skip
+            optimizer.learning_rate.assign(_learning_rate(cfg.learning_rate, epoch, progress))
+            losses_sum = 0.0
+            for b in range(steps_per_epoch):
+                if stop():
+                    raise _Stop
+                loss = float(step(next(batches)))
+                if not math.isfinite(loss):
+                    raise FloatingPointError(
+                        f"the training loss became {loss} at epoch {epoch}; try a lower learning "
+                        "rate"
+                    )
+                losses_sum += loss
+                report({"phase": "training", "epoch": epoch, "epochs": cfg.epochs,
+                        "batch": b + 1, "batches": steps_per_epoch, "loss": loss})  # fmt: skip
+            pred = predict_letterboxed(infer, cache, val_idx)
+            val_px = mean_px_error(pred, data, val_idx)
+            epoch_times.append(time.monotonic() - t_epoch)
+            entry = {
+                "epoch": epoch, "loss": losses_sum / steps_per_epoch, "val_px": val_px,
+                "lr": float(optimizer.learning_rate.numpy()),
+                "seconds": round(time.monotonic() - started, 2),
+                "images_per_s": steps_per_epoch * global_batch / epoch_times[-1],
+            }  # fmt: skip
+            state.history.append(entry)
+            if math.isfinite(val_px) and (best is None or val_px < best):
+                best, state.best_epoch, stale = val_px, epoch, 0
+                best_weights = model.get_weights()
+            else:
+                stale += 1
+            state.epoch, state.best_val_px, state.best_weights = epoch, best, best_weights
+            elapsed = time.monotonic() - started
+            remaining = (cfg.epochs - epoch) * float(np.median(epoch_times[-10:]))
+            if budget:
+                remaining = min(remaining, max(0.0, budget - elapsed))
+            report({**entry, "phase": "epoch_end", "epochs": cfg.epochs, "best_val_px": best,
+                    "elapsed_s": elapsed, "eta_s": remaining,
+                    "preview": preview(infer, cfg.input_size)})  # fmt: skip
+            checkpoint.maybe_save(run_dir, model, optimizer, state)
+            if stale >= cfg.patience:
+                notes.append(f"stopped early: no better val error for {cfg.patience} epochs")
+                break
+            if budget and elapsed + float(np.median(epoch_times[-10:])) > budget:
+                notes.append(f"stopped at the {cfg.max_minutes:g}-minute budget")
+                break
+    except _Stop:
+        status = "stopped"
+        notes.append(f"stopped by the user at epoch {state.epoch + 1}")
+    checkpoint.save(run_dir, model, optimizer, state)
+    model.set_weights(best_weights)
+    pred = predict_letterboxed(infer, cache, val_idx)
+    metrics = evaluation_report(pred, data, val_idx)
+    metrics["split"] = "val" if len(data.indices("val")) else "train"
+    model_path = _save_model(run_dir, model, cfg, data, metrics, run_id)
+    report({"phase": "done", "status": status, "metrics": metrics})
+    return RunResult(run_id, run_dir, status, cfg.to_dict(), state.history, metrics, model_path,
+                     state.best_epoch, notes)  # fmt: skip
+
+
+def _learning_rate(base: float, epoch: int, progress: float) -> float:
+    # Linear warm-up, then cosine decay over the run's progress (epochs or time budget, whichever
+    # is further along), so a 10-minute run anneals as fully as a 300-epoch one.
+    if epoch <= WARMUP_EPOCHS:
+        return base * epoch / WARMUP_EPOCHS
+    progress = min(max(progress, 0.0), 1.0)
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))
+    return base * (FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * cosine)
+
+
+def _subset(cache, idx):
+    from kpstudio.ml.dataset import Letterboxed
+
+    return Letterboxed(cache.images[idx], cache.xy[idx], cache.weight[idx],
+                       [cache.boxes[i] for i in idx])  # fmt: skip
+
+
+def _preview_loader(path: str | None):
+    """Predictions on the preview image (any image, labeled or not), reported every epoch."""
+    if not path:
+        return lambda infer, size: None
+    from kpstudio.core.image_reader import read_image
+    from kpstudio.core.letterbox import letterbox_image
+
+    cached = {}
+
+    def predict(infer, size):
+        if "canvas" not in cached:
+            cached["canvas"], cached["box"] = letterbox_image(read_image(path), size)
+        out = infer(tf.constant(cached["canvas"][None].astype(np.float32))).numpy()[0]
+        xy = cached["box"].to_original(out[:, :2])
+        return {"image": str(path), "xy": xy.tolist(), "confidence": out[:, 2].tolist()}
+
+    return predict
+
+
+def _save_model(run_dir, model, cfg, data, metrics, run_id) -> Path:
+    from kpstudio.ml.model_file import save_model_file
+
+    return save_model_file(
+        run_dir / "model.kpmodel", model, arch=cfg.arch, params=cfg.params,
+        input_size=cfg.input_size, skeleton=data.skeleton, metrics=metrics,
+        extra={"run_id": run_id},
+    )  # fmt: skip
+
+
+def new_run_id(arch: str) -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + f"-{arch}"
