@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", nargs="?", type=Path, default=None,
                    help="where to build it (default: ~/kpstudio-demo)")  # fmt: skip
     p.add_argument("--no-gui", action="store_true", help="only build it, do not open a window")
-    p.set_defaults(run=_lazy("data", "cmd_demo"))
+    p.set_defaults(handler=_lazy("data", "cmd_demo"))
 
     p = sub.add_parser("new", help="create a project from a folder of images")
     p.add_argument("project", type=Path)
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flip", default="", help="left/right pairs: l_eye:r_eye,l_ear:r_ear")
     p.add_argument("--seed", type=int, default=0, help="seed of the train/val split")
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of val images")
-    p.set_defaults(run=_lazy("data", "cmd_new"))
+    p.set_defaults(handler=_lazy("data", "cmd_new"))
 
     p = sub.add_parser("import", help="import an annotation file (creates PROJECT if missing)")
     p.add_argument("project", type=Path)
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip images the file names but that do not exist (default: refuse)",
     )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(run=_lazy("data", "cmd_import"))
+    p.set_defaults(handler=_lazy("data", "cmd_import"))
 
     p = sub.add_parser("export", help="export the project's labels")
     p.add_argument("project", type=Path)
@@ -63,12 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="file (coco, dlc, csv) or folder (labelme, yolo)")  # fmt: skip
     p.add_argument("--labeled-only", action="store_true", help="leave out unlabeled images")
-    p.set_defaults(run=_lazy("data", "cmd_export"))
+    p.set_defaults(handler=_lazy("data", "cmd_export"))
 
     p = sub.add_parser("info", help="what a project holds")
     p.add_argument("project", type=Path)
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(run=_lazy("data", "cmd_info"))
+    p.set_defaults(handler=_lazy("data", "cmd_info"))
 
     p = sub.add_parser("train", help="train a model on the labeled images (prints the run id)")
     p.add_argument("project", type=Path)
@@ -83,19 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--resume", metavar="RUN", default=None, help="continue a run's training")
     p.add_argument("--json", action="store_true", help="JSON lines instead of a progress bar")
-    p.set_defaults(run=_lazy("ml", "cmd_train"))
+    p.set_defaults(handler=_lazy("ml", "cmd_train"))
 
     p = sub.add_parser("evaluate", help="px error and PCK of a run on the val images")
     p.add_argument("project", type=Path)
     p.add_argument("--run", default=None, help="run id (default: the newest)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(run=_lazy("ml", "cmd_evaluate"))
+    p.set_defaults(handler=_lazy("ml", "cmd_evaluate"))
 
     p = sub.add_parser("predict", help="predict keypoints on images with a .kpmodel")
     p.add_argument("model", type=Path)
     p.add_argument("inputs", type=Path, nargs="+", metavar="IMAGE_OR_DIR")
     p.add_argument("-o", "--output", type=Path, required=True, help="OUT.json or OUT.csv")
-    p.set_defaults(run=_lazy("ml", "cmd_predict"))
+    p.set_defaults(handler=_lazy("ml", "cmd_predict"))
 
     p = sub.add_parser("export-model", help="export a run's model (checked after writing)")
     p.add_argument("project", type=Path)
@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="FILE.kpmodel | .keras | .tflite | .onnx | DIR (SavedModel)")  # fmt: skip
     p.add_argument("--fp16", action="store_true", help="float16 weights (TFLite)")
-    p.set_defaults(run=_lazy("ml", "cmd_export_model"))
+    p.set_defaults(handler=_lazy("ml", "cmd_export_model"))
     return parser
 
 
@@ -121,11 +121,11 @@ def _lazy(module: str, name: str):
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "run", None):
+    if not getattr(args, "handler", None):
         parser.print_help()
         return 0
     try:
-        return args.run(args) or 0
+        return args.handler(args) or 0
     except BrokenPipeError:  # output piped into `head` and the like
         return 0
     except KeyboardInterrupt:
@@ -141,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
 def _is_user_error(exc: Exception) -> bool:
     from kpstudio.core.project_lock import ProjectLockedError
 
-    return isinstance(exc, ValueError | OSError | ProjectLockedError)
+    if isinstance(exc, ValueError | OSError | ProjectLockedError):
+        return True
+    export = sys.modules.get("kpstudio.ml.export")  # only loaded by the commands that export
+    return export is not None and isinstance(exc, export.ExportError)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,7 +28,9 @@ def test_letterbox_round_trip_and_pixel_alignment():
     canvas, box = letterbox_image(image, 200)  # upscaled ×2
     ys, xs = np.nonzero(canvas[..., 0])
     weights = canvas[ys, xs, 0].astype(float)
-    centre = np.array([np.average(xs, weights=weights) + 0.5, np.average(ys, weights=weights) + 0.5])
+    centre = np.array(
+        [np.average(xs, weights=weights) + 0.5, np.average(ys, weights=weights) + 0.5]
+    )
     np.testing.assert_allclose(centre, box.to_input([30.5, 20.5]), atol=0.3)
 
 

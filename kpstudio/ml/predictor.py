@@ -1,0 +1,190 @@
+"""Running a model on images: letterbox in, model, coordinates mapped back to the image.
+
+A `Predictor` answers in original image pixels (pixel-corner convention, as the labels are
+stored), whatever the image size, so callers never see the model's input space.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kpstudio.core.image_reader import IMAGE_SUFFIXES, ImageReadError, read_image
+from kpstudio.core.letterbox import Letterbox, letterbox_image
+from kpstudio.core.skeleton import Skeleton
+from kpstudio.ml.model_file import load_model_file
+
+
+@dataclass
+class Prediction:
+    """Keypoints found on one image, in its original pixels."""
+
+    path: str | None
+    xy: np.ndarray  # (K, 2) float64, x then y, pixel-corner convention
+    confidence: np.ndarray  # (K,) float64 in [0, 1]
+
+
+class Predictor:
+    """A model plus what is needed to feed it: its skeleton and input size."""
+
+    def __init__(self, model: keras.Model, manifest: dict):
+        self.model = model
+        self.manifest = manifest
+        self.skeleton = Skeleton.from_dict(manifest["skeleton"])
+        self.input_size = int(manifest["input_size"])
+        size = self.input_size
+        if tuple(model.input_shape[1:]) != (size, size, 3):
+            raise ValueError(f"the model takes {model.input_shape}, not {size}x{size}x3 images")
+
+        # One graph for every batch size: model.predict costs 60-130 ms of set-up per call,
+        # far too slow for an overlay that follows the user from image to image.
+        @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+        def run(batch):
+            return model(batch, training=False)
+
+        self._run = run
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> Predictor:
+        """Load a .kpmodel file (see kpstudio.ml.model_file for what is checked)."""
+        manifest, model = load_model_file(path)
+        return cls(model, manifest)
+
+    def run_letterboxed(self, batch: np.ndarray) -> np.ndarray:
+        """(B, S, S, 3) letterboxed images → (B, K, 3) raw model output in input pixels."""
+        return self._run(tf.convert_to_tensor(batch, tf.float32)).numpy()
+
+    def letterbox(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+        """The model input for one HxWx3 uint8 RGB image (HxW gray is accepted too)."""
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = np.repeat(image[:, :, None], 3, axis=2)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or not image.size:
+            raise ValueError(
+                f"a Predictor takes HxWx3 uint8 RGB images, not {image.dtype} {image.shape}"
+            )
+        return letterbox_image(image, self.input_size)
+
+    def predict_array(self, image: np.ndarray) -> Prediction:
+        """Keypoints on one image (fast enough to call on every image change)."""
+        return self.predict_arrays([image])[0]
+
+    def predict_arrays(
+        self, images: Sequence[np.ndarray], batch_size: int = 32
+    ) -> list[Prediction]:
+        """Keypoints on each image, in order."""
+        return [p for chunk in _chunks(list(images), batch_size) for p in self._predict(chunk)]
+
+    def predict_files(
+        self,
+        paths: Iterable[str | os.PathLike],
+        batch_size: int = 32,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[list[Prediction], list[tuple[Path, str]]]:
+        """(predictions, unreadable): one unreadable file is reported, never fatal.
+
+        Images are read a batch at a time, so a folder of any size fits in memory.
+        `progress(done, total)` is called after each batch.
+        """
+        paths = [Path(p) for p in paths]
+        preds: list[Prediction] = []
+        bad: list[tuple[Path, str]] = []
+        for start, chunk in enumerate(_chunks(paths, batch_size)):
+            images, names = [], []
+            for path in chunk:
+                try:
+                    images.append(read_image(path))
+                    names.append(str(path))
+                except ImageReadError as exc:
+                    bad.append((path, str(exc)))
+            preds.extend(self._predict(images, names))
+            if progress is not None:
+                progress(min((start + 1) * batch_size, len(paths)), len(paths))
+        return preds, bad
+
+    def _predict(
+        self, images: list[np.ndarray], names: list[str] | None = None
+    ) -> list[Prediction]:
+        if not images:
+            return []
+        boxed = [self.letterbox(im) for im in images]
+        out = self.run_letterboxed(np.stack([canvas for canvas, _ in boxed]))
+        names = names or [None] * len(images)
+        return [
+            Prediction(name, box.to_original(o[:, :2]), o[:, 2].astype(np.float64))
+            for name, (_, box), o in zip(names, boxed, out)
+        ]
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    if size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {size}")
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def collect_image_files(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Image files named by `inputs`: files as given, folders searched recursively by suffix
+    (hidden files and folders skipped), each folder's files sorted; duplicates dropped."""
+    found: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            in_folder = []
+            for root, dirs, files in os.walk(item):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                in_folder.extend(
+                    Path(root, f)
+                    for f in files
+                    if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES
+                )
+            found.extend(sorted(in_folder))
+        elif item.exists():
+            found.append(item)  # named explicitly: read_image will say if it is no image
+        else:
+            raise FileNotFoundError(f"{item}: there is no such file or folder")
+    return list(dict.fromkeys(found))
+
+
+def write_predictions(preds: Iterable[Prediction], skeleton: Skeleton, out: str | os.PathLike):
+    """Write predictions as .json (one object per image) or .csv (one row per keypoint)."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in (".json", ".csv"):
+        raise ValueError(f"{out}: predictions are written as .json or .csv, not {suffix or '?'}")
+    names = skeleton.keypoints
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=out.parent, prefix=f".{out.name}.", delete=False, newline="", encoding="utf-8"
+    ) as fp:
+        try:
+            if suffix == ".json":
+                rows = [
+                    {
+                        "image": p.path,
+                        "keypoints": {
+                            n: {"x": float(x), "y": float(y), "confidence": float(c)}
+                            for n, (x, y), c in zip(names, p.xy, p.confidence)
+                        },
+                    }
+                    for p in preds
+                ]
+                json.dump(rows, fp, indent=1)
+            else:
+                writer = csv.writer(fp)
+                writer.writerow(["image", "keypoint", "x", "y", "confidence"])
+                for p in preds:
+                    for n, (x, y), c in zip(names, p.xy, p.confidence):
+                        writer.writerow([p.path or "", n, float(x), float(y), float(c)])
+        except BaseException:
+            fp.close()
+            os.unlink(fp.name)
+            raise
+    os.replace(fp.name, out)
