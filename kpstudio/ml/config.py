@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from kpstudio.ml.dataset import Augmentation
 
-DEFAULT_INPUT_SIZE = {"default": 256, "seed": 64}
+DEFAULT_INPUT_SIZE = {"default": 320, "seed": 64}
 DEFAULT_LEARNING_RATE = {"default": 2e-3, "seed": 1e-3}
 DEFAULT_BATCH_SIZE = {"default": 16, "seed": 32}
 
@@ -24,6 +24,9 @@ class TrainConfig:
     patience: int = 80  # epochs without a better val error before stopping early
     strategy: str = "default"  # default | mirrored | multiworker
     params: dict = field(default_factory=dict)  # architecture parameters (width, ...)
+    # Train the default model on crop×crop windows around the animal (None: chosen from the
+    # labels' extent; 0: whole images). Prediction always sees the whole letterboxed image.
+    crop_size: int | None = None
     augmentation: Augmentation = field(default_factory=Augmentation)
     preview_image: str | None = None  # image file whose prediction is reported every epoch
     # XLA measured 40 % slower than plain TF (oneDNN) for the default model on this CPU.

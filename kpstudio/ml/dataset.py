@@ -63,9 +63,13 @@ def load_letterboxed(
 
 def training_dataset(
     cache: Letterboxed, batch_size: int, seed: int, augment: Augmentation | None,
-    flip_permutation: list[int] | None,
+    flip_permutation: list[int] | None, crop: int | None = None,
 ) -> tf.data.Dataset:  # fmt: skip
-    """Endless shuffled, augmented batches (the trainer decides how many make an epoch)."""
+    """Endless shuffled, augmented batches (the trainer decides how many make an epoch).
+
+    `crop` (with augmentation): batches are crop×crop windows of the augmented letterboxed
+    image, placed at random around the labeled keypoints. A fully convolutional model trained
+    so sees the animal at the full input resolution for a fraction of the compute."""
     size = cache.images.shape[1]
     ds = tf.data.Dataset.from_tensor_slices((cache.images, cache.xy, cache.weight))
     ds = ds.shuffle(len(cache.images), seed=seed, reshuffle_each_iteration=True).repeat()
@@ -74,22 +78,22 @@ def training_dataset(
         perm = flip_permutation if (augment.flip and flip_permutation) else None
         # Augmenting whole batches: one transform op per batch costs far less CPU than one per
         # image, and the CPU is what trains the model too.
-        fn = _augmenter(size, augment, perm)
+        fn = _augmenter(size, augment, perm, crop or size)
         ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
     else:
         ds = ds.map(lambda im, xy, w: (tf.cast(im, tf.float32), xy, w))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _augmenter(size: int, aug: Augmentation, perm: list[int] | None):
-    s = float(size)
+def _augmenter(size: int, aug: Augmentation, perm: list[int] | None, crop: int):
+    s, c = float(size), float(crop)
     centre = (s - 1.0) / 2.0  # in pixel-index coordinates (centres at integers)
     perm_t = tf.constant(perm, dtype=tf.int32) if perm else None
 
     def apply(images, xy, weight):
         images = tf.cast(images, tf.float32)
         n = tf.shape(images)[0]
-        u = tf.random.uniform([n, 8], -1.0, 1.0)
+        u = tf.random.uniform([n, 10], -1.0, 1.0)
         if perm_t is not None:
             # Mirror: x → S − x in corner coordinates; left and right keypoints swap names.
             flip = u[:, 7] > 0
@@ -105,18 +109,33 @@ def _augmenter(size: int, aug: Augmentation, perm: list[int] | None):
         qx, qy = xy[..., 0] - 0.5 - centre, xy[..., 1] - 0.5 - centre
         xy = tf.stack([cos * qx - sin * qy + centre + tx[:, None] + 0.5,
                        sin * qx + cos * qy + centre + ty[:, None] + 0.5], axis=-1)  # fmt: skip
+        if crop < size:
+            # Crop window: around the labeled points' box, jittered as far as the box allows.
+            origin = _crop_origin(xy, weight * _inside(xy, s), s, c, u[:, 8:10])
+            xy = xy - origin[:, None, :]
+            tx, ty = tx - origin[:, 0], ty - origin[:, 1]
         # The image transform wants the inverse map (output pixel → input pixel).
         ic, is_ = tf.cos(angle) / zoom, tf.sin(angle) / zoom
         ox, oy = centre + tx, centre + ty
         zeros = tf.zeros_like(ic)
-        transforms = tf.stack([ic, is_, centre - ic * ox - is_ * oy,
-                               -is_, ic, centre + is_ * ox - ic * oy, zeros, zeros], axis=1)
+        transforms = tf.stack(
+            [
+                ic,
+                is_,
+                centre - ic * ox - is_ * oy,
+                -is_,
+                ic,
+                centre + is_ * ox - ic * oy,
+                zeros,
+                zeros,
+            ],
+            axis=1,
+        )
         images = tf.raw_ops.ImageProjectiveTransformV3(
-            images=images, transforms=transforms, output_shape=[size, size],
+            images=images, transforms=transforms, output_shape=[crop, crop],
             fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT",
         )  # fmt: skip
-        inside = tf.reduce_all((xy >= 0.0) & (xy <= s), axis=-1)
-        weight = weight * tf.cast(inside, tf.float32)  # a point pushed out of view can't count
+        weight = weight * _inside(xy, c)  # a point pushed out of view can't count
         # Photometric, per image: contrast around the mean, brightness, gaussian noise.
         mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
         contrast = (1.0 + u[:, 4] * aug.contrast)[:, None, None, None]
@@ -128,3 +147,21 @@ def _augmenter(size: int, aug: Augmentation, perm: list[int] | None):
         return images, xy, weight
 
     return apply
+
+
+def _inside(xy, side: float):
+    return tf.cast(tf.reduce_all((xy >= 0.0) & (xy <= side), axis=-1), tf.float32)
+
+
+def _crop_origin(xy, weight, size: float, crop: float, u):
+    """Top-left corner (B, 2) of a crop×crop window holding the labeled points where it can."""
+    labeled = weight > 0
+    big = 1e9
+    lo = tf.reduce_min(tf.where(labeled[..., None], xy, big), axis=1)
+    hi = tf.reduce_max(tf.where(labeled[..., None], xy, -big), axis=1)
+    has = tf.reduce_any(labeled, axis=1)[:, None]
+    centre = tf.where(has, (lo + hi) / 2.0, size / 2.0)
+    extent = tf.where(has, hi - lo, 0.0)
+    slack = tf.maximum(0.0, (crop - extent) / 2.0 - 4.0)  # keep 4 px between points and edge
+    origin = centre - crop / 2.0 + u * slack
+    return tf.clip_by_value(origin, 0.0, size - crop)

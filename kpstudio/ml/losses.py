@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-HEATMAP_STRIDE = 4  # the default model's heatmap cell, in input pixels
+from kpstudio.ml.models import HEATMAP_STRIDE
+
 HEATMAP_SIGMA = 1.0  # target Gaussian width, in cells
 HEATMAP_WEIGHT = 1.0
 

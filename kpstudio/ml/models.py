@@ -15,6 +15,7 @@ from keras import layers, ops
 
 ARCHITECTURES = ("default", "seed")
 HEATMAP_LAYER = "heatmaps"  # the default model's logits, used by the training loss
+HEATMAP_STRIDE = 4  # input pixels per heatmap cell in the default model
 
 
 @keras.saving.register_keras_serializable(package="kpstudio")
@@ -53,10 +54,17 @@ class SoftArgmax(layers.Layer):
         return {**super().get_config(), "stride": self.stride, "window": self.window}
 
 
-def build_model(arch: str, num_keypoints: int, input_size: int, **params) -> keras.Model:
-    """A fresh model of architecture `arch` for K keypoints and S×S inputs."""
+def build_model(arch: str, num_keypoints: int, input_size: int | None, **params) -> keras.Model:
+    """A fresh model of architecture `arch` for K keypoints and S×S inputs.
+
+    input_size None (default architecture only): any size divisible by 32, as the trainer uses
+    to learn on crops; weights are interchangeable with a fixed-size build."""
     if arch == "seed":
-        return build_seed(num_keypoints, input_size, **params)
+        if params:  # the article's model has nothing to tune
+            raise ValueError(f"the seed architecture takes no parameters, not {sorted(params)}")
+        if input_size is None:
+            raise ValueError("the seed architecture needs a fixed input size")
+        return build_seed(num_keypoints, input_size)
     if arch == "default":
         return build_default(num_keypoints, input_size, **params)
     raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
@@ -88,7 +96,7 @@ def build_default(
 
     BatchNorm momentum 0.9 (not Keras' 0.99): with ~100 images an epoch is a handful of steps,
     and slow moving averages kept validation error high for minutes."""
-    if input_size % 32:
+    if input_size is not None and input_size % 32:
         raise ValueError(f"the default model needs an input size divisible by 32, not {input_size}")
 
     def conv(x, filters, kernel=3, stride=1, relu=True):
@@ -117,7 +125,7 @@ def build_default(
         p = layers.Add()([p, conv(skip, decoder, 1, relu=False)])
         p = conv(p, decoder, 3)
     heat = layers.Conv2D(num_keypoints, 1, name=HEATMAP_LAYER)(p)
-    outputs = SoftArgmax(stride=4, name="soft_argmax")(heat)
+    outputs = SoftArgmax(stride=HEATMAP_STRIDE, name="soft_argmax")(heat)
     return keras.Model(inputs, outputs, name="default")
 
 

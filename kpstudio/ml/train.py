@@ -83,8 +83,13 @@ def train(
     tf.keras.utils.set_random_seed(cfg.seed)
     strategy = make_strategy(cfg.strategy)
     k = len(data.skeleton)
+    crop = _crop_size(cfg, data, cache)
+    if crop:
+        notes.append(f"trained on {crop}×{crop} crops around the labels, "
+                     f"predicting on whole {cfg.input_size}×{cfg.input_size} images")  # fmt: skip
     with strategy.scope():
-        model = build_model(cfg.arch, k, cfg.input_size, **cfg.params)
+        # With crops, one model of free input size serves both crops and whole images.
+        model = build_model(cfg.arch, k, None if crop else cfg.input_size, **cfg.params)
         train_model = with_heatmaps(model) or model
         optimizer = tf.keras.optimizers.Adam(cfg.learning_rate)
         optimizer.build(model.trainable_variables)
@@ -98,7 +103,7 @@ def train(
     flip = data.skeleton.flip_permutation() if data.skeleton.flip_pairs else None
     dataset = training_dataset(
         _subset(cache, train_idx), global_batch, cfg.seed,
-        cfg.augmentation if cfg.augment else None, flip,
+        cfg.augmentation if cfg.augment else None, flip, crop,
     )  # fmt: skip
     batches = iter(strategy.experimental_distribute_dataset(dataset))
     steps_per_epoch = max(1, math.ceil(len(train_idx) / global_batch))
@@ -130,6 +135,7 @@ def train(
     infer = make_infer(model)
     preview = _preview_loader(cfg.preview_image)
     budget = cfg.max_minutes * 60.0 if cfg.max_minutes else None
+    loop_started = time.monotonic()
     best = state.best_val_px
     best_weights = model.get_weights() if state.best_weights is None else state.best_weights
     status = "finished"
@@ -138,8 +144,10 @@ def train(
     try:
         for epoch in range(state.epoch + 1, cfg.epochs + 1):
             t_epoch = time.monotonic()
-            progress = max(epoch / cfg.epochs, (time.monotonic() - started) / budget if budget
-                           else 0.0)  # fmt: skip
+            progress = epoch / cfg.epochs
+            if budget:  # the share of the training time (after loading and tracing) used so far
+                train_time = max(budget - (loop_started - started), 1.0)
+                progress = max(progress, (time.monotonic() - loop_started) / train_time)
             optimizer.learning_rate.assign(_learning_rate(cfg.learning_rate, epoch, progress))
             losses_sum = 0.0
             for b in range(steps_per_epoch):
@@ -171,7 +179,9 @@ def train(
                 stale += 1
             state.epoch, state.best_val_px, state.best_weights = epoch, best, best_weights
             elapsed = time.monotonic() - started
-            remaining = (cfg.epochs - epoch) * float(np.median(epoch_times[-10:]))
+            # The first epoch includes tracing: leave it out of the typical epoch time.
+            typical = float(np.median(epoch_times[1:][-10:] or epoch_times))
+            remaining = (cfg.epochs - epoch) * typical
             if budget:
                 remaining = min(remaining, max(0.0, budget - elapsed))
             report({**entry, "phase": "epoch_end", "epochs": cfg.epochs, "best_val_px": best,
@@ -181,7 +191,7 @@ def train(
             if stale >= cfg.patience:
                 notes.append(f"stopped early: no better val error for {cfg.patience} epochs")
                 break
-            if budget and elapsed + float(np.median(epoch_times[-10:])) > budget:
+            if budget and elapsed + typical > budget:
                 notes.append(f"stopped at the {cfg.max_minutes:g}-minute budget")
                 break
     except _Stop:
@@ -234,8 +244,35 @@ def _preview_loader(path: str | None):
     return predict
 
 
+def _crop_size(cfg: TrainConfig, data: TrainingSet, cache) -> int | None:
+    """Crop side for training, or None for whole images.
+
+    Auto: half the input, grown to hold the labeled extent of 95 % of images with a margin, in
+    multiples of 32; whole images when that is no smaller than the input."""
+    if cfg.arch != "default" or not cfg.augment or cfg.crop_size == 0:
+        return None
+    size = cfg.input_size
+    if cfg.crop_size:
+        crop = cfg.crop_size
+    else:
+        labeled = cache.weight > 0
+        lo = np.where(labeled[..., None], cache.xy, np.inf).min(axis=1)
+        hi = np.where(labeled[..., None], cache.xy, -np.inf).max(axis=1)
+        extent = np.nan_to_num((hi - lo).max(axis=1), posinf=0, neginf=0)
+        need = 1.3 * float(np.percentile(extent, 95)) + 32
+        crop = max(size // 2, int(math.ceil(need / 32.0)) * 32)
+    if crop % 32:
+        raise ValueError(f"the crop size must be a multiple of 32, not {crop}")
+    return crop if crop < size else None
+
+
 def _save_model(run_dir, model, cfg, data, metrics, run_id) -> Path:
     from kpstudio.ml.model_file import save_model_file
+
+    if model.input_shape[1] is None:  # trained on crops: the saved model has a fixed input
+        fixed = build_model(cfg.arch, len(data.skeleton), cfg.input_size, **cfg.params)
+        fixed.set_weights(model.get_weights())
+        model = fixed
 
     return save_model_file(
         run_dir / "model.kpmodel", model, arch=cfg.arch, params=cfg.params,

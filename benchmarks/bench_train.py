@@ -1,0 +1,273 @@
+"""Training benchmark: the seed regressor vs the default heatmap model on one real data set.
+
+Imports a COCO keypoint file into a fresh temporary project (the project's default split),
+takes one training snapshot and trains `seed` then `default` on it, each for the same time
+budget at its own default settings. Prints a row per model: parameters, input size, training
+images/s, epochs, val error in original pixels (mean, median, PCK@0.05 of the bbox diagonal,
+PCK@5 px), inference ms/image at batch 1 and 32 (letterbox included), and the training GFLOP/s
+reached against this CPU's measured matmul peak. Then the targets, PASS/FAIL: the default
+trains ≥ 10× more images/s than the seed at the seed's 64×64 input (a synthetic step-time probe
+of the same loss and optimizer step as train.py), is ≥ 5× more accurate, runs ≤ 20 ms/image at
+batch 1, and reaches ≤ 3.5 px mean error and PCK@5px ≥ 0.8 (the accuracy target assumes
+--minutes 10).
+
+    python benchmarks/bench_train.py [--minutes 10] [--dataset ../shared/datasets/dlc_openfield_mouse]
+                                     [--seed 0] [--json OUT.json] [--probe-seconds 4]
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from kpstudio.core.formats import read_labels  # noqa: E402
+from kpstudio.core.image_reader import read_image  # noqa: E402
+from kpstudio.core.project import Project  # noqa: E402
+from kpstudio.core.project_transfer import import_labelset  # noqa: E402
+from kpstudio.core.training_set import TrainingSet, snapshot  # noqa: E402
+from kpstudio.ml import losses  # noqa: E402
+from kpstudio.ml.config import DEFAULT_LEARNING_RATE, TrainConfig  # noqa: E402
+from kpstudio.ml.evaluate import mean_px_error  # noqa: E402
+from kpstudio.ml.flops import measure_matmul_flops, training_flops  # noqa: E402
+from kpstudio.ml.models import build_model, with_heatmaps  # noqa: E402
+from kpstudio.ml.predictor import Predictor  # noqa: E402
+from kpstudio.ml.train import train  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "dlc_openfield_mouse"
+ARCHS = ("seed", "default")
+SKIP_EPOCHS = 2  # the first epochs include tracing and warm-up: left out of images/s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="budget per model")
+    parser.add_argument(
+        "--dataset",
+        type=Path,
+        default=DEFAULT_DATASET,
+        help="folder with annotations.json (COCO keypoints) and its images",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="training seed (TrainConfig.seed)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--probe-seconds",
+        type=float,
+        default=4.0,
+        help="timed seconds per synthetic 64×64 throughput probe",
+    )
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="kpstudio-bench-train-") as tmp:
+        with Project.create(Path(tmp) / "project") as project:
+            import_labelset(project, read_labels("coco", args.dataset / "annotations.json"))
+            data = snapshot(project)
+        train_idx, val_idx = data.indices("train"), data.indices("val")
+        k = len(data.skeleton)
+        print(
+            f"training benchmark: {args.dataset.name}, {len(data)} images × {k} keypoints "
+            f"({len(train_idx)} train / {len(val_idx)} val), {args.minutes:g} min per model, "
+            f"seed {args.seed}",
+            flush=True,
+        )
+        images = [read_image(data.paths[i]) for i in (list(val_idx) + list(train_idx))[:32]]
+        results, rows = {}, []
+        for arch in ARCHS:
+            config = TrainConfig(arch=arch, max_minutes=args.minutes, seed=args.seed)
+            results[arch] = result = train(data, config, on_progress=_progress_printer(arch))
+            print(
+                f"  {arch}: {result.status}, {len(result.history)} epochs, best epoch "
+                f"{result.best_epoch}; {'; '.join(result.notes) or 'no notes'}",
+                flush=True,
+            )
+            rows.append(_row(arch, result, Predictor.from_file(result.model_path), images))
+
+        print("measuring the matmul peak and the 64×64 training throughput ...", flush=True)
+        peak = measure_matmul_flops()
+        for row in rows:
+            row["gflops"] = row["train_flops_per_image"] * row["images_per_s"] / 1e9
+            row["peak_fraction"] = row["gflops"] * 1e9 / peak
+        probe = {
+            "seed@32": _step_throughput("seed", k, 64, 32, args.probe_seconds),
+            "default@16": _step_throughput("default", k, 64, 16, args.probe_seconds),
+            "default@32": _step_throughput("default", k, 64, 32, args.probe_seconds),
+        }
+        baseline = _mean_position_error(data, train_idx, val_idx)
+
+    _print_table(rows)
+    seed, default = rows
+    best_default = max(probe["default@16"], probe["default@32"])
+    speedup = best_default / probe["seed@32"]
+    accuracy_ratio = seed["mean_px"] / default["mean_px"]
+    checks = [
+        (
+            "default ≥ 10× the seed's training images/s at 64×64",
+            speedup >= 10,
+            f"{best_default:.0f} vs {probe['seed@32']:.0f} img/s = {speedup:.1f}×",
+        ),
+        (
+            "default val mean error ≥ 5× lower than the seed's",
+            accuracy_ratio >= 5,
+            f"{default['mean_px']:.2f} vs {seed['mean_px']:.2f} px = {accuracy_ratio:.1f}×",
+        ),
+        (
+            "default ≤ 20 ms/image at batch 1",
+            default["ms_batch1"] <= 20,
+            f"{default['ms_batch1']:.1f} ms",
+        ),
+        (
+            "default mean val error ≤ 3.5 px and PCK@5px ≥ 0.8",
+            default["mean_px"] <= 3.5 and default["pck_5px"] >= 0.8,
+            f"{default['mean_px']:.2f} px, PCK@5px {default['pck_5px']:.2f} "
+            f"(budget {args.minutes:g} min; the target is set for 10)",
+        ),
+    ]
+    print(
+        f"\nmatmul peak (float32, 2048²): {peak / 1e9:.0f} GFLOP/s; training images/s is the "
+        f"median over epochs after the first {SKIP_EPOCHS} (their time includes the per-epoch "
+        "val pass); ms/image includes the letterbox of a 640×480 image"
+    )
+    print(
+        "synthetic 64×64 train-step throughput (random data, train.py's loss and Adam step): "
+        + ", ".join(f"{name} {v:.0f} img/s" for name, v in probe.items())
+    )
+    print(
+        f"predict-the-mean-position baseline (train-split mean per keypoint) on val: "
+        f"{baseline:.2f} px"
+    )
+    for name, ok, detail in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
+    if args.json:
+        report = {
+            "dataset": str(args.dataset),
+            "minutes": args.minutes,
+            "seed": args.seed,
+            "images": {"train": len(train_idx), "val": len(val_idx)},
+            "keypoints": k,
+            "peak_gflops": peak / 1e9,
+            "mean_position_baseline_px": baseline,
+            "throughput_64": probe,
+            "models": rows,
+            "checks": [{"name": n, "pass": bool(ok), "detail": d} for n, ok, d in checks],
+            "histories": {arch: r.history for arch, r in results.items()},
+        }
+        args.json.write_text(json.dumps(report, indent=1))
+        print(f"written to {args.json}")
+
+
+def _progress_printer(arch: str):
+    def report(event: dict) -> None:
+        if event.get("phase") == "epoch_end" and (event["epoch"] == 1 or event["epoch"] % 10 == 0):
+            print(
+                f"  {arch:7s} epoch {event['epoch']:4d}  {event['seconds']:7.1f} s  "
+                f"val {event['val_px']:7.2f} px",
+                flush=True,
+            )
+
+    return report
+
+
+def _row(arch: str, result, predictor: Predictor, images: list[np.ndarray]) -> dict:
+    history = result.history
+    rates = [h["images_per_s"] for h in history[SKIP_EPOCHS:]] or [
+        h["images_per_s"] for h in history
+    ]
+    m = result.metrics
+    return {
+        "model": arch,
+        "params": predictor.model.count_params(),
+        "input_size": predictor.input_size,
+        "images_per_s": statistics.median(rates),
+        "epochs": len(history),
+        "mean_px": m["mean_px"],
+        "median_px": m["median_px"],
+        "pck_0.05": m["pck@0.05"],
+        "pck_5px": m["pck@5.0px"],
+        "ms_batch1": _ms_per_image(lambda: predictor.predict_array(images[0]), 1, 30),
+        "ms_batch32": _ms_per_image(lambda: predictor.predict_arrays(images), len(images), 5),
+        "train_flops_per_image": training_flops(predictor.model),
+        "few_epochs": len(history) <= SKIP_EPOCHS,
+    }
+
+
+def _ms_per_image(call, n_images: int, repeats: int) -> float:
+    for _ in range(3):  # warm-up: tracing, thread pools
+        call()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000 / n_images
+
+
+def _step_throughput(arch: str, k: int, size: int, batch: int, seconds: float) -> float:
+    """Training images/s of train.py's step (same loss, Adam, tf.function) on random data."""
+    tf.keras.utils.set_random_seed(0)
+    model = build_model(arch, k, size)
+    train_model = with_heatmaps(model) or model
+    optimizer = tf.keras.optimizers.Adam(DEFAULT_LEARNING_RATE[arch])
+    optimizer.build(model.trainable_variables)
+    loss_fn = losses.for_architecture(arch, size)
+
+    @tf.function
+    def step(images, xy, weight):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(loss_fn(train_model(images, training=True), xy, weight)) / batch
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    images = tf.random.uniform((batch, size, size, 3), 0.0, 255.0)
+    xy = tf.random.uniform((batch, k, 2), 0.1 * size, 0.9 * size)
+    weight = tf.ones((batch, k))
+    for _ in range(3):
+        float(step(images, xy, weight))
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        float(step(images, xy, weight))  # train.py also reads the loss back every step
+        steps += 1
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def _mean_position_error(data: TrainingSet, train_idx, val_idx) -> float:
+    val_idx = val_idx if len(val_idx) else train_idx
+    mean_xy = np.nanmean(
+        np.where(data.visibility[train_idx, :, None] > 0, data.xy[train_idx], np.nan), axis=0
+    )
+    pred = np.broadcast_to(mean_xy, (len(val_idx), *mean_xy.shape))
+    return mean_px_error(pred, data, val_idx)
+
+
+def _print_table(rows: list[dict]) -> None:
+    head = (
+        f"\n{'model':8s}{'params':>11s}{'input':>6s}{'img/s':>8s}{'epochs':>7s}"
+        f"{'mean px':>9s}{'median':>8s}{'PCK.05':>7s}{'PCK5px':>7s}{'ms b1':>7s}"
+        f"{'ms b32':>7s}{'GFLOP/s':>8s}{'%peak':>6s}"
+    )
+    print(head)
+    print("-" * (len(head) - 1))
+    for r in rows:
+        flag = "*" if r["few_epochs"] else " "
+        print(
+            f"{r['model']:8s}{r['params']:11,d}{r['input_size']:6d}{r['images_per_s']:7.1f}"
+            f"{flag}{r['epochs']:7d}{r['mean_px']:9.2f}{r['median_px']:8.2f}"
+            f"{r['pck_0.05']:7.2f}{r['pck_5px']:7.2f}{r['ms_batch1']:7.1f}"
+            f"{r['ms_batch32']:7.2f}{r['gflops']:8.1f}{100 * r['peak_fraction']:5.0f}%"
+        )
+    if any(r["few_epochs"] for r in rows):
+        print(f"* {SKIP_EPOCHS} epochs or fewer: images/s includes the warm-up epochs")
+
+
+if __name__ == "__main__":
+    main()
