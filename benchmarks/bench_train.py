@@ -195,7 +195,13 @@ def _row(arch: str, result, predictor: Predictor, images: list[np.ndarray]) -> d
         "pck_5px": m["pck@5.0px"],
         "ms_batch1": _ms_per_image(lambda: predictor.predict_array(images[0]), 1, 30),
         "ms_batch32": _ms_per_image(lambda: predictor.predict_arrays(images), len(images), 5),
-        "train_flops_per_image": training_flops(predictor.model),
+        # The default model trains on crops: count the FLOPs of what it really trained on.
+        "train_input": result.config.get("crop_size") or predictor.input_size,
+        "train_flops_per_image": training_flops(
+            build_model(arch, len(predictor.skeleton), result.config["crop_size"])
+            if result.config.get("crop_size")
+            else predictor.model
+        ),
         "few_epochs": len(history) <= SKIP_EPOCHS,
     }
 
@@ -251,7 +257,7 @@ def _mean_position_error(data: TrainingSet, train_idx, val_idx) -> float:
 
 def _print_table(rows: list[dict]) -> None:
     head = (
-        f"\n{'model':8s}{'params':>11s}{'input':>6s}{'img/s':>8s}{'epochs':>7s}"
+        f"\n{'model':8s}{'params':>11s}{'input':>6s}{'train':>6s}{'img/s':>8s}{'epochs':>7s}"
         f"{'mean px':>9s}{'median':>8s}{'PCK.05':>7s}{'PCK5px':>7s}{'ms b1':>7s}"
         f"{'ms b32':>7s}{'GFLOP/s':>8s}{'%peak':>6s}"
     )
@@ -260,11 +266,13 @@ def _print_table(rows: list[dict]) -> None:
     for r in rows:
         flag = "*" if r["few_epochs"] else " "
         print(
-            f"{r['model']:8s}{r['params']:11,d}{r['input_size']:6d}{r['images_per_s']:7.1f}"
+            f"{r['model']:8s}{r['params']:11,d}{r['input_size']:6d}{r['train_input']:6d}"
+            f"{r['images_per_s']:7.1f}"
             f"{flag}{r['epochs']:7d}{r['mean_px']:9.2f}{r['median_px']:8.2f}"
             f"{r['pck_0.05']:7.2f}{r['pck_5px']:7.2f}{r['ms_batch1']:7.1f}"
             f"{r['ms_batch32']:7.2f}{r['gflops']:8.1f}{100 * r['peak_fraction']:5.0f}%"
         )
+    print("input: the model's input side; train: the side it trained on (crops for default)")
     if any(r["few_epochs"] for r in rows):
         print(f"* {SKIP_EPOCHS} epochs or fewer: images/s includes the warm-up epochs")
 

@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model on the labeled images (prints the run id)")
     p.add_argument("project", type=Path)
     p.add_argument("--arch", default="default", choices=("default", "seed"))
-    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="default: 300, or as many as fit in --max-minutes")  # fmt: skip
     p.add_argument("--max-minutes", type=float, default=None, help="time budget")
     p.add_argument("--input-size", type=int, default=None,
                    help="model input side in pixels (default: 256, seed: 64)")  # fmt: skip

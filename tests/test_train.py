@@ -130,3 +130,18 @@ def test_mirrored_strategy_on_two_logical_cpus(demo):
     assert lines[0].startswith("mirrored finished 2") and lines[1].startswith(
         "multiworker finished 2"
     )
+
+
+def test_crop_training_saves_a_whole_image_model(demo):
+    _, data = demo
+    config = TrainConfig(arch="default", input_size=128, crop_size=64, batch_size=8, epochs=2,
+                         params={"width": 8, "decoder": 16})  # fmt: skip
+    result = train(data, config)
+    assert result.config["crop_size"] == 64
+    assert any("64×64 crops" in note for note in result.notes)
+    from kpstudio.ml.predictor import Predictor
+
+    predictor = Predictor.from_file(result.model_path)
+    assert predictor.input_size == 128
+    assert predictor.model.input_shape[1:3] == (128, 128)
+    assert predictor.predict_array(np.zeros((240, 320, 3), np.uint8)).xy.shape == (7, 2)

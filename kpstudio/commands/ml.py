@@ -38,7 +38,7 @@ def cmd_train(args) -> int:
         record_run(project, run_id, config.arch, "running", config.resolved().to_dict())
     for note in data.notes:
         print(f"note: {note}", file=sys.stderr)
-    reporter = _TrainReporter(args.json, config.epochs)
+    reporter = _TrainReporter(args.json, config.resolved())
     try:
         result = train(data, config, on_progress=reporter, run_dir=args.project / "runs" / run_id,
                        resume=resume)  # fmt: skip
@@ -67,10 +67,13 @@ def cmd_train(args) -> int:
 
 
 class _TrainReporter:
-    """Progress as a tqdm bar over epochs, or as JSON lines (one per epoch) with --json."""
+    """Progress as a tqdm bar (over the time budget when there is one, else over epochs), or
+    as JSON lines (one per epoch) with --json."""
 
-    def __init__(self, as_json: bool, epochs: int):
-        self.as_json, self.bar, self.epochs = as_json, None, epochs
+    def __init__(self, as_json: bool, config):
+        self.as_json, self.bar = as_json, None
+        self.budget = config.max_minutes * 60 if config.max_minutes else None
+        self.epochs = config.epochs
 
     def __call__(self, event: dict) -> None:
         if event.get("phase") != "epoch_end":
@@ -83,10 +86,13 @@ class _TrainReporter:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=self.epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
-        self.bar.update(event["epoch"] - self.bar.n)
-        self.bar.set_postfix(loss=f"{event['loss']:.3f}", val_px=f"{event['val_px']:.2f}",
-                             best=f"{event['best_val_px']:.2f}",
+            total, unit = (round(self.budget), "s") if self.budget else (self.epochs, "epoch")
+            self.bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")  # fmt: skip
+        done = min(round(event["elapsed_s"]), self.bar.total) if self.budget else event["epoch"]
+        self.bar.update(done - self.bar.n)
+        self.bar.set_postfix(epoch=event["epoch"], loss=f"{event['loss']:.3f}",
+                             val_px=f"{event['val_px']:.2f}", best=f"{event['best_val_px']:.2f}",
                              eta=f"{event['eta_s'] / 60:.1f}min")  # fmt: skip
 
     def close(self) -> None:

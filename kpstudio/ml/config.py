@@ -9,19 +9,21 @@ from kpstudio.ml.dataset import Augmentation
 DEFAULT_INPUT_SIZE = {"default": 320, "seed": 64}
 DEFAULT_LEARNING_RATE = {"default": 2e-3, "seed": 1e-3}
 DEFAULT_BATCH_SIZE = {"default": 16, "seed": 32}
+DEFAULT_EPOCHS = 300
+UNBOUNDED_EPOCHS = 1_000_000  # a time budget alone ends the run
 
 
 @dataclass
 class TrainConfig:
     arch: str = "default"
     input_size: int | None = None  # None: the architecture's default
-    epochs: int = 300
+    epochs: int | None = None  # None: 300, or as many as fit in max_minutes when it is set
     max_minutes: float | None = None
     batch_size: int | None = None
     learning_rate: float | None = None
     seed: int = 0
     augment: bool = True
-    patience: int = 80  # epochs without a better val error before stopping early
+    patience: int = 150  # epochs without a better val error before stopping early
     strategy: str = "default"  # default | mirrored | multiworker
     params: dict = field(default_factory=dict)  # architecture parameters (width, ...)
     # Train the default model on crop×crop windows around the animal (None: chosen from the
@@ -36,6 +38,8 @@ class TrainConfig:
         """A copy with the architecture defaults filled in (what is stored with the run)."""
         out = TrainConfig(**{**asdict(self), "augmentation": self.augmentation})
         out.input_size = self.input_size or DEFAULT_INPUT_SIZE[self.arch]
+        if out.epochs is None:
+            out.epochs = UNBOUNDED_EPOCHS if self.max_minutes else DEFAULT_EPOCHS
         out.batch_size = self.batch_size or DEFAULT_BATCH_SIZE[self.arch]
         out.learning_rate = self.learning_rate or DEFAULT_LEARNING_RATE[self.arch]
         return out

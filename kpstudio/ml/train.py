@@ -84,6 +84,7 @@ def train(
     strategy = make_strategy(cfg.strategy)
     k = len(data.skeleton)
     crop = _crop_size(cfg, data, cache)
+    cfg.crop_size = crop or 0  # recorded with the run: 0 means whole images
     if crop:
         notes.append(f"trained on {crop}×{crop} crops around the labels, "
                      f"predicting on whole {cfg.input_size}×{cfg.input_size} images")  # fmt: skip
