@@ -26,7 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kpstudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="build the sample project (no download)")
+    p = sub.add_parser("open", help="open the studio window on a project")
+    p.add_argument("project", type=Path, nargs="?", default=None)
+    p.set_defaults(handler=_lazy("data", "cmd_open"))
+
+    p = sub.add_parser("demo", help="build the sample project (no download) and open it")
     p.add_argument("dir", nargs="?", type=Path, default=None,
                    help="where to build it (default: ~/kpstudio-demo)")  # fmt: skip
     p.add_argument("--no-gui", action="store_true", help="only build it, do not open a window")
@@ -122,9 +126,8 @@ def _lazy(module: str, name: str):
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return 0
+    if not getattr(args, "handler", None):  # `kpstudio` alone opens the studio
+        args = parser.parse_args(["open"])
     try:
         return args.handler(args) or 0
     except BrokenPipeError:  # output piped into `head` and the like

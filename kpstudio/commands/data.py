@@ -116,9 +116,17 @@ def cmd_demo(args) -> int:
         f"{summary['labeled_images']} labeled, keypoints {', '.join(summary['keypoints'])}"
     )
     if not args.no_gui:
-        print(
-            "the studio window is not built yet; label and train from the command line "
-            f"(kpstudio info {folder})",
-            file=sys.stderr,
-        )
+        return _open_studio(folder)
     return 0
+
+
+def cmd_open(args) -> int:
+    return _open_studio(args.project)
+
+
+def _open_studio(project) -> int:
+    try:
+        from kpstudio.gui.app import run_studio
+    except ImportError as exc:  # Qt's system libraries are missing (see the README)
+        raise OSError(f"the studio window cannot start: {exc}") from exc
+    return run_studio(project)

