@@ -120,10 +120,23 @@ class MainWindow(QMainWindow):
         if self.doc is None or self.controller is None:
             return
         record = self.doc.image(image_id)
+        path = self.doc.project.image_path(record)
+        cached = self.loader.cached(image_id, path)
+        # Never show this image's labels over the previous image's pixels: a click then would
+        # label the wrong picture. Until the pixels arrive, the canvas is empty.
+        self.canvas.set_image(cached)
         self.controller.show_image(image_id)
         self.image_list.set_current(image_id)
-        self.loader.request(image_id, self.doc.project.image_path(record))
+        self.loader.request(image_id, path)
+        self._prefetch_neighbours(image_id)
         self.status_image.setText(f"{record.path}  {record.width}×{record.height}")
+
+    def _prefetch_neighbours(self, image_id: int) -> None:
+        # Decode the next and previous images ahead, so paging through is instant.
+        for step in (1, -1):
+            other = self.image_list.neighbour(image_id, step)
+            if other is not None:
+                self.loader.prefetch(other, self.doc.project.image_path(self.doc.image(other)))
 
     def step_image(self, step: int) -> None:
         if self.image_list and self.controller and self.controller.image_id is not None:
