@@ -186,6 +186,8 @@ def cmd_export_model(args) -> int:
         print(f"wrote {out} (run {run.id})")
         return 0
     result = export_model(model_file, out, kind="tflite-fp16" if args.fp16 else None)
-    print(f"wrote {result.path} ({result.kind}); parity with the in-app model: max "
-          f"{result.max_px_diff:.4f} px over {result.checked_on} images {result.note}".rstrip())
+    print(
+        f"wrote {result.path} ({result.kind}); parity with the in-app model: max "
+        f"{result.max_px_diff:.4f} px over {result.checked_on} images {result.note}".rstrip()
+    )
     return 0

@@ -133,6 +133,11 @@ class Document(QObject):
         self.images_changed.emit()
         return ids
 
+    def mark_unreadable(self, image_id: int) -> None:
+        """The image file could not be decoded: flag it in the list (not an undoable edit)."""
+        self.project.mark_unreadable(image_id)
+        self.labels_changed.emit(image_id)
+
     # -- raw writes, for the commands only ------------------------------------------------
     def write_point(self, image_id: int, instance: int, keypoint: str,
                     state: PointState | None) -> None:  # fmt: skip

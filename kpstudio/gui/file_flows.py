@@ -184,7 +184,8 @@ def import_annotations(window) -> None:
         window.doc.images_changed.emit()
         window.doc.skeleton_changed.emit()
         window.statusBar().showMessage(
-            f"imported {summary['images']} images ({summary['labeled_images']} labeled)", 5000)
+            f"imported {summary['images']} images ({summary['labeled_images']} labeled)", 5000
+        )
 
     _run(window, f"Reading {Path(path).name}…",
          lambda progress, should_stop: read_labels(fmt, Path(path)), done)  # fmt: skip

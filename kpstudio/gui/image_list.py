@@ -1,14 +1,15 @@
 """The image list: every image of the project with its status, filterable and sortable.
 
-Built to stay fast at 100,000 images: one model row per image (no widget per row), records held
-in a plain list read once per reset, and a label edit refreshes only its own row. Sorting is
-done by the source model with Python's sort, not by the proxy: QSortFilterProxyModel would call
-the Python `data()` twice per comparison, millions of calls at this size.
+Fast at 100,000 images: one model row per image (no widget per row), records read once per
+reset, a label edit refreshes only its row. The source model sorts (Python's sort), not the
+proxy: QSortFilterProxyModel would call the Python `data()` twice per comparison.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections import Counter
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -82,7 +83,7 @@ class ImageListModel(QAbstractListModel):
         self._doc = doc
         self._records: list[ImageRecord] = []
         self._rows: dict[int, int] = {}
-        self._counts: dict[str, int] = {}
+        self._counts: Counter[str] = Counter()
         self._sort_key = "name"
         self._load()
         doc.labels_changed.connect(self.refresh_image)
@@ -121,7 +122,7 @@ class ImageListModel(QAbstractListModel):
 
     def counts(self) -> dict[str, int]:
         """Images per status, kept up to date edit by edit."""
-        return dict(self._counts)
+        return {status: n for status, n in self._counts.items() if n}
 
     # -- keeping up with the Document -----------------------------------------------------
     @Slot(int)
@@ -134,7 +135,7 @@ class ImageListModel(QAbstractListModel):
         self._records[row] = new
         if old.status != new.status:
             self._counts[old.status] -= 1
-            self._counts[new.status] = self._counts.get(new.status, 0) + 1
+            self._counts[new.status] += 1
             self.counts_changed.emit()
         index = self.index(row)
         self.dataChanged.emit(index, index)
@@ -156,7 +157,7 @@ class ImageListModel(QAbstractListModel):
             self.reload()
             return
         self._records = [records[r.id] for r in self._records]
-        self._count()
+        self._counts = Counter(r.status for r in self._records)
         if self._records:
             self.dataChanged.emit(self.index(0), self.index(len(self._records) - 1))
         self.counts_changed.emit()
@@ -164,12 +165,7 @@ class ImageListModel(QAbstractListModel):
     def _load(self) -> None:
         self._records = list(self._doc.images())
         self._order()
-        self._count()
-
-    def _count(self) -> None:
-        self._counts = {}
-        for record in self._records:
-            self._counts[record.status] = self._counts.get(record.status, 0) + 1
+        self._counts = Counter(r.status for r in self._records)
 
     def _order(self) -> None:
         if self._sort_key == "status":
@@ -202,7 +198,7 @@ class ImageFilterProxy(QSortFilterProxyModel):
         self.text = ""
 
     def set_filter(self, text: str, status: str | None) -> None:
-        if not hasattr(self, "beginFilterChange"):  # Qt < 6.9
+        if not hasattr(self, "endFilterChange"):  # Qt < 6.10
             self.text, self.status = text.casefold().strip(), status
             self.invalidateRowsFilter()
             return
@@ -262,7 +258,7 @@ class ImageListPanel(QWidget):
         # Typing filters after a short pause, not on every key: a pass over 100k rows each.
         self._typing = QTimer(self, singleShot=True, interval=200)
         self._typing.timeout.connect(self._apply_filter)
-        self.search.textChanged.connect(self._typing.start)
+        self.search.textChanged.connect(lambda _text: self._typing.start())
         self.status_filter.currentIndexChanged.connect(self._apply_filter)
         self.sort_order.currentIndexChanged.connect(self._on_sort_order_changed)
         self.view.selectionModel().currentChanged.connect(self._on_view_current_changed)
@@ -290,7 +286,7 @@ class ImageListPanel(QWidget):
             return None
         source += step
         while 0 <= source < self.model.rowCount():
-            if self.proxy.mapFromSource(self.model.index(source)).isValid():
+            if self._shown(source):
                 return self.model.record(source).id
             source += step
         return None
@@ -303,9 +299,7 @@ class ImageListPanel(QWidget):
         # The proxy keeps source order, so walking source rows walks the view order.
         for offset in range(1, n + 1):
             row = (start + offset) % n
-            if self.model.record(row).status not in INCOMPLETE:
-                continue
-            if self.proxy.mapFromSource(self.model.index(row)).isValid():
+            if self.model.record(row).status in INCOMPLETE and self._shown(row):
                 return self.model.record(row).id
         return None
 
@@ -325,6 +319,9 @@ class ImageListPanel(QWidget):
         return self.proxy.rowCount()
 
     # -- internals ----------------------------------------------------------------------
+    def _shown(self, source_row: int) -> bool:
+        return self.proxy.mapFromSource(self.model.index(source_row)).isValid()
+
     def _view_row(self, image_id: int) -> int | None:
         source = self.model.row_of(image_id)
         if source is None:
@@ -337,38 +334,38 @@ class ImageListPanel(QWidget):
             return None
         return self.proxy.index(view_row, 0).data(ImageIdRole)
 
-    @Slot()
-    def _restore_current(self) -> None:
-        row = None if self._current is None else self._view_row(self._current)
-        selection = self.view.selectionModel()
+    @contextlib.contextmanager
+    def _quietly(self):
+        # Filtering, sorting and resets move Qt's current row too: not the user's choice.
         self._quiet += 1
         try:
-            if row is None:
-                selection.clear()
-            else:
-                index = self.proxy.index(row, 0)
-                selection.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-                self.view.scrollTo(index)
+            yield
         finally:
             self._quiet -= 1
 
     @Slot()
+    def _restore_current(self) -> None:
+        row = None if self._current is None else self._view_row(self._current)
+        with self._quietly():
+            if row is None:
+                self.view.selectionModel().clear()
+                return
+            index = self.proxy.index(row, 0)
+            flag = QItemSelectionModel.SelectionFlag.ClearAndSelect
+            self.view.selectionModel().setCurrentIndex(index, flag)
+            self.view.scrollTo(index)
+
+    @Slot()
     def _apply_filter(self) -> None:
-        self._quiet += 1  # rows leaving the view move Qt's current row: not the user's choice
-        try:
+        with self._quietly():
             self.proxy.set_filter(self.search.text(), self.status_filter.currentData())
-        finally:
-            self._quiet -= 1
         self._restore_current()
         self._update_counts()
 
     @Slot()
     def _on_sort_order_changed(self) -> None:
-        self._quiet += 1
-        try:
+        with self._quietly():
             self.model.sort_by(self.sort_order.currentData())
-        finally:
-            self._quiet -= 1
         self._restore_current()
 
     @Slot(QModelIndex, QModelIndex)
@@ -388,4 +385,3 @@ class ImageListPanel(QWidget):
         if self.proxy.status or self.proxy.text:
             text += f" · {self.proxy.rowCount()} shown"
         self.counts_label.setText(text)
-

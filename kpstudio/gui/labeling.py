@@ -189,7 +189,7 @@ class LabelingController(QObject):
         if current is None:
             return {}
         others = []
-        for record in self.doc.project.images(status="done")[:REFERENCE_IMAGES + 1]:
+        for record in self.doc.project.images(status="done")[: REFERENCE_IMAGES + 1]:
             if record.id != self.image_id:
                 inst = self._instance_of(record.id)
                 if inst is not None:
@@ -218,4 +218,3 @@ class LabelingController(QObject):
             if name not in done:
                 return name
         return None
-

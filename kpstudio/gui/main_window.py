@@ -168,7 +168,7 @@ class MainWindow(QMainWindow):
     @Slot(int, str)
     def _on_loader_failed(self, image_id: int, message: str) -> None:
         if self.doc is not None:
-            self.doc.project.mark_unreadable(image_id)
+            self.doc.mark_unreadable(image_id)
         self.statusBar().showMessage(message, 10000)
 
     @Slot(int)

@@ -1,0 +1,443 @@
+"""The image canvas: one image, its keypoints and predictions; clicks, drags, zoom and pan.
+
+Scene coordinates are image coordinates: the pixmap sits at scene (0, 0) untransformed, so the
+origin is the top-left corner of the top-left pixel and pixel i spans [i, i+1). The canvas
+never changes labels; it reports gestures through signals and the main window turns them into
+Document edits, then hands the new markers back with `set_markers`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+from PySide6 import QtGui
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QTransform
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QWidget,
+)
+
+from kpstudio.gui.canvas_items import Marker, overlay_items
+from kpstudio.gui.loupe import Loupe
+
+__all__ = ["ImageCanvas", "Marker"]  # Marker is re-exported: callers import it from here
+
+HIT_RADIUS_PX = 8.0
+CLICK_SLOP_PX = 4.0  # a press that travels further is a pan, so panning never places a point
+DRAG_START_PX = 2.0  # hand tremor while clicking a marker to select it must not move it
+WHEEL_STEP = 1.2 ** (1 / 120)  # 1.2× per notch (120 units); touchpads send smaller steps
+MAX_ZOOM = 64.0
+FIT_BORDER_PX = 4.0
+KEEP_VISIBLE_PX = 32.0  # panning may push the image aside, but never wholly out of view
+_HALF = QPointF(0.5, 0.5)  # a mouse position names a screen pixel; we mean its centre
+
+
+class ImageCanvas(QGraphicsView):
+    """Shows an image with keypoint markers; zoom around the cursor, pan, click, drag."""
+
+    clicked_empty = Signal(float, float)  # a click on the image away from markers: place here
+    marker_clicked = Signal(int, str)  # (instance, keypoint) pressed: select it
+    marker_right_clicked = Signal(int, str)  # (instance, keypoint): e.g. cycle its visibility
+    marker_dragged = Signal(int, str, float, float, bool)  # (..., x, y, finished)
+    cursor_moved = Signal(float, float)  # image point under the mouse; NaN, NaN off the image
+    zoom_changed = Signal(float)  # view scale, 1.0 = one image pixel per screen pixel
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self._pixmap_item = QGraphicsPixmapItem()
+        self._pixmap_item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
+        self.scene().addItem(self._pixmap_item)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        # We place the view ourselves after every zoom and resize (see _zoom_to).
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self.setBackgroundBrush(QColor(45, 45, 45))
+        self.setFrameShape(QGraphicsView.Shape.NoFrame)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.viewport().setMouseTracking(True)
+        self._loupe = Loupe(self.viewport())
+        self._array: np.ndarray | None = None  # the QImage borrows this buffer
+        self._qimage: QImage | None = None
+        self._size: tuple[int, int] | None = None
+        self._last_size: tuple[int, int] | None = None
+        self._markers: list[Marker] = []
+        self._edges: list[tuple[str, str]] = []
+        self._colors: dict[str, str] = {}
+        self._predictions: list[tuple[Marker, float | None]] = []
+        self._selected: tuple[int, str] | None = None
+        self._warnings: dict[tuple[int, str], str] = {}
+        self._placing: str | None = None
+        self._overlay: list[QGraphicsItem] = []
+        self._fitted = True  # follow window resizes until the user zooms or pans
+        self._viewport_size = QSize()
+        self._space_held = False
+        self._hover_pos: QPointF | None = None
+        self._mode: str | None = None  # None, "press", "pan" or "marker": the gesture in progress
+        self._button = Qt.MouseButton.NoButton
+        self._press_pos = self._last_pos = QPointF()
+        self._drag_key: tuple[int, str] | None = None
+        self._grab_offset = QPointF()
+        self._dragging = False
+        self._update_scene_rect()
+
+    # -- content ---------------------------------------------------------------------------
+    def set_image(self, image: np.ndarray | None) -> None:
+        """Show an HxWx3 uint8 RGB image (None clears); a new image size fits the view."""
+        if image is None:
+            self._array = self._qimage = self._size = None
+            self._pixmap_item.setPixmap(QPixmap())
+            self._loupe.set_image(None)
+            self._loupe.hide()
+            self._update_scene_rect()
+            return
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected an HxWx3 uint8 RGB image, got {image.dtype} {image.shape}")
+        image = np.ascontiguousarray(image)
+        h, w = image.shape[:2]
+        qimage = QImage(image.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+        self._array, self._qimage = image, qimage
+        self._pixmap_item.setPixmap(QPixmap.fromImage(qimage))
+        self._loupe.set_image(qimage)
+        # Same size as the last image (video frames, a series): keep the zoom and place.
+        refit = (w, h) != self._last_size
+        self._size = self._last_size = (w, h)
+        if refit:
+            self.fit()
+        else:
+            self._update_scene_rect()
+
+    def image_size(self) -> tuple[int, int] | None:
+        """(width, height) of the image shown, or None."""
+        return self._size
+
+    def set_markers(self, markers: list[Marker], edges: list[tuple[str, str]],
+                    colors: dict[str, str]) -> None:  # fmt: skip
+        """Labelled keypoints, skeleton edges (drawn within each instance), keypoint colours."""
+        self._markers, self._edges, self._colors = list(markers), list(edges), dict(colors)
+        self._rebuild_overlay()
+
+    def set_predictions(self, markers: list[Marker],
+                        confidences: list[float] | None = None) -> None:  # fmt: skip
+        """Predicted keypoints, drawn as hollow diamonds; fainter when less confident."""
+        confs = list(confidences) if confidences is not None else [None] * len(markers)
+        self._predictions = list(zip(markers, confs))
+        self._rebuild_overlay()
+
+    def set_selected(self, instance: int | None, keypoint: str | None) -> None:
+        self._selected = None if instance is None or keypoint is None else (instance, keypoint)
+        self._rebuild_overlay()
+
+    def set_warnings(self, warnings: dict[tuple[int, str], str]) -> None:
+        """Markers to flag, with the message their tooltip shows."""
+        self._warnings = dict(warnings)
+        self._rebuild_overlay()
+
+    def set_placing(self, keypoint: str | None, color: str | None) -> None:
+        """The keypoint a click will place (crosshair cursor and loupe), or None."""
+        self._placing = keypoint
+        self._loupe.set_color(color)
+        pos = self._hover_pos
+        if pos is None:
+            self._loupe.hide()
+        else:
+            self._update_loupe(pos, self._image_at(pos))
+            self._update_cursor(pos)
+
+    def _rebuild_overlay(self) -> None:
+        # Markers are few (tens), so redrawing them all is simpler than patching items, and
+        # graphics items never become a second copy of the labels.
+        for item in self._overlay:
+            self.scene().removeItem(item)
+        self._overlay = overlay_items(
+            self._markers,
+            self._edges,
+            self._colors,
+            self._predictions,
+            self._selected,
+            self._warnings,
+        )
+        for item in self._overlay:
+            self.scene().addItem(item)
+
+    # -- geometry and zoom -----------------------------------------------------------------
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def fit(self) -> None:
+        """Show the whole image, centred."""
+        if self._size is None:
+            return
+        old = self.zoom()
+        self._apply_scale(self._fit_scale())
+        self.centerOn(self._size[0] / 2, self._size[1] / 2)
+        self._fitted = True
+        if self.zoom() != old:
+            self.zoom_changed.emit(self.zoom())
+
+    def zoom_1to1(self) -> None:
+        """One image pixel per screen pixel, keeping the view centre in place."""
+        self._zoom_to(1.0, None)
+
+    def zoom_by(self, factor: float, anchor_view_pos: QPointF | None = None) -> None:
+        """Scale by `factor`, keeping the image point at `anchor_view_pos` (viewport
+        coordinates; default the viewport centre) where it is."""
+        if factor > 0:
+            self._zoom_to(self.zoom() * factor, anchor_view_pos)
+
+    def view_pos_for(self, x: float, y: float) -> QPoint:
+        """The viewport pixel showing image point (x, y)."""
+        v = self.viewportTransform().map(QPointF(x, y))
+        return QPoint(math.floor(v.x()), math.floor(v.y()))
+
+    def _zoom_to(self, scale: float, anchor: QPointF | None) -> None:
+        if self._size is None:
+            return
+        vp = self.viewport()
+        anchor = QPointF(vp.width() / 2, vp.height() / 2) if anchor is None else QPointF(anchor)
+        target = self._scene_at(anchor)
+        old = self.zoom()
+        self._apply_scale(min(max(scale, min(self._fit_scale(), 1.0) / 2), MAX_ZOOM))
+        self._put(target, anchor)
+        self._fitted = False
+        if self.zoom() != old:
+            self.zoom_changed.emit(self.zoom())
+
+    def _fit_scale(self) -> float:
+        w, h = self._size or (1, 1)
+        vp = self.viewport()
+        b = 2 * FIT_BORDER_PX
+        return max(1e-3, min((vp.width() - b) / w, (vp.height() - b) / h))
+
+    def _apply_scale(self, scale: float) -> None:
+        self.setTransform(QTransform.fromScale(scale, scale))
+        # Smooth when shrinking (no aliasing shimmer); sharp pixels when zoomed in to label.
+        smooth = Qt.TransformationMode.SmoothTransformation
+        fast = Qt.TransformationMode.FastTransformation
+        self._pixmap_item.setTransformationMode(smooth if scale < 1 else fast)
+        self._update_scene_rect()
+
+    def _update_scene_rect(self) -> None:
+        # A margin of nearly a viewport around the image lets any image point sit under any
+        # screen point, so zooming around the cursor works at the edges and when zoomed out.
+        if self._size is None:
+            self.setSceneRect(QRectF(0, 0, 1, 1))
+            return
+        w, h = self._size
+        vp, s = self.viewport(), self.zoom()
+        mx = max(vp.width() - KEEP_VISIBLE_PX, 0.0) / s
+        my = max(vp.height() - KEEP_VISIBLE_PX, 0.0) / s
+        self.setSceneRect(QRectF(-mx, -my, w + 2 * mx, h + 2 * my))
+
+    def _put(self, scene_point: QPointF, view_point: QPointF) -> None:
+        """Scroll so that `scene_point` shows at `view_point` (to the nearest pixel)."""
+        v = self.viewportTransform().map(scene_point)
+        self._scroll(v.x() - view_point.x(), v.y() - view_point.y())
+
+    def _scroll(self, dx: float, dy: float) -> None:
+        for bar, d in ((self.horizontalScrollBar(), dx), (self.verticalScrollBar(), dy)):
+            bar.setValue(bar.value() + round(d))
+
+    def _scene_at(self, view_point: QPointF) -> QPointF:
+        inverse, _ = self.viewportTransform().inverted()
+        return inverse.map(view_point)
+
+    def _image_at(self, event_pos: QPointF) -> QPointF:
+        return self._scene_at(event_pos + _HALF)
+
+    def _inside(self, p: QPointF) -> bool:
+        size = self._size
+        return size is not None and 0 <= p.x() <= size[0] and 0 <= p.y() <= size[1]
+
+    def _clamp(self, p: QPointF) -> QPointF:
+        if self._size is None:
+            return QPointF(p)
+        w, h = self._size
+        return QPointF(min(max(p.x(), 0.0), float(w)), min(max(p.y(), 0.0), float(h)))
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        old, new = self._viewport_size, self.viewport().size()
+        keep_at = QPointF(old.width() / 2, old.height() / 2) if old.isValid() else QPointF()
+        keep = self._scene_at(keep_at)
+        super().resizeEvent(event)
+        if new == old:
+            return
+        self._viewport_size = QSize(new)
+        if self._fitted:
+            self.fit()
+        else:  # keep the image point at the centre where it is
+            self._update_scene_rect()
+            if old.isValid():
+                self._put(keep, QPointF(new.width() / 2, new.height() / 2))
+
+    # -- mouse -----------------------------------------------------------------------------
+    def _marker_at(self, pos: QPointF) -> Marker | None:
+        """The marker within HIT_RADIUS_PX screen pixels of `pos`, nearest (topmost on ties)."""
+        t, p = self.viewportTransform(), pos + _HALF
+        best, best_d = None, HIT_RADIUS_PX
+        for m in self._markers:
+            v = t.map(QPointF(m.x, m.y))
+            d = math.hypot(v.x() - p.x(), v.y() - p.y())
+            if d <= best_d:
+                best, best_d = m, d
+        return best
+
+    def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:
+        if self._mode is not None:  # a second button during a gesture changes nothing
+            event.accept()
+            return
+        pos, button = event.position(), event.button()
+        left = button == Qt.MouseButton.LeftButton
+        hit = self._marker_at(pos) if not self._space_held else None
+        self._press_pos = self._last_pos = pos
+        self._button = button
+        if button == Qt.MouseButton.MiddleButton or (left and self._space_held):
+            self._mode = "pan"
+        elif left and hit is not None:
+            self._mode, self._dragging = "marker", False
+            self._drag_key = (hit.instance, hit.keypoint)
+            # Drag by the grab point so the marker does not jump to the cursor on press.
+            self._grab_offset = QPointF(hit.x, hit.y) - self._image_at(pos)
+            self.marker_clicked.emit(hit.instance, hit.keypoint)
+        elif left:
+            self._mode = "press"
+        elif button == Qt.MouseButton.RightButton and hit is not None:
+            self.marker_right_clicked.emit(hit.instance, hit.keypoint)
+        else:
+            super().mousePressEvent(event)
+            return
+        self._update_cursor(pos)
+        event.accept()
+
+    def mouseDoubleClickEvent(self, event: QtGui.QMouseEvent) -> None:
+        # Fast labelling clicks arrive as double-clicks: each must still place or select.
+        self.mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:
+        pos = event.position()
+        self._hover_pos = pos
+        point = self._image_at(pos)
+        if self._inside(point):
+            self.cursor_moved.emit(point.x(), point.y())
+        else:
+            self.cursor_moved.emit(math.nan, math.nan)
+        moved = self._travel(pos)
+        if self._mode == "press" and moved >= CLICK_SLOP_PX:
+            self._mode = "pan"  # dragging the bare image moves it, like a hand tool
+        if self._mode == "pan":
+            delta = pos - self._last_pos
+            self._scroll(-delta.x(), -delta.y())
+            self._last_pos, self._fitted = pos, False
+        elif self._mode == "marker" and (self._dragging or moved >= DRAG_START_PX):
+            self._dragging = True
+            self._drag_to(point, finished=False)
+        self._update_loupe(pos, point)
+        self._update_cursor(pos)
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QtGui.QMouseEvent) -> None:
+        if self._mode is None or event.button() != self._button:
+            if self._mode is None:
+                super().mouseReleaseEvent(event)
+            return
+        pos = event.position()
+        mode, self._mode = self._mode, None
+        moved = self._travel(pos)
+        if mode == "press" and moved < CLICK_SLOP_PX:
+            point = self._image_at(self._press_pos)  # where the user aimed, before any tremor
+            if self._inside(point):
+                self.clicked_empty.emit(point.x(), point.y())
+        elif mode == "marker" and (self._dragging or moved >= DRAG_START_PX):
+            self._drag_to(self._image_at(pos), finished=True)
+        self._dragging, self._drag_key = False, None
+        self._update_loupe(pos, self._image_at(pos))
+        self._update_cursor(pos)
+        event.accept()
+
+    def _travel(self, pos: QPointF) -> float:
+        d = pos - self._press_pos
+        return math.hypot(d.x(), d.y())
+
+    def _drag_to(self, point: QPointF, finished: bool) -> None:
+        target = self._clamp(point + self._grab_offset)
+        instance, keypoint = self._drag_key
+        # Move our drawing now; the main window may commit only when the drag finishes.
+        self._markers = [replace(m, x=target.x(), y=target.y())
+                         if (m.instance, m.keypoint) == self._drag_key else m
+                         for m in self._markers]  # fmt: skip
+        self._rebuild_overlay()
+        self.marker_dragged.emit(instance, keypoint, target.x(), target.y(), finished)
+
+    def wheelEvent(self, event: QtGui.QWheelEvent) -> None:
+        delta = event.angleDelta().y()
+        if delta == 0 or self._size is None:
+            event.ignore()
+            return
+        self.zoom_by(WHEEL_STEP**delta, event.position() + _HALF)
+        event.accept()
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Leave:
+            self._hover_pos = None
+            self._loupe.hide()
+            self.cursor_moved.emit(math.nan, math.nan)
+        return super().viewportEvent(event)
+
+    def _update_loupe(self, pos: QPointF, point: QPointF) -> None:
+        # Shown while placing (over the image) and while dragging a marker, centred on the
+        # point that would be written.
+        dragging = self._mode == "marker" and self._dragging
+        placing = self._placing is not None and self._mode in (None, "press")
+        if self._size is None or not (dragging or (placing and self._inside(point))):
+            self._loupe.hide()
+            return
+        if dragging:
+            self._loupe.set_color(self._colors.get(self._drag_key[1]))
+            point = self._clamp(point + self._grab_offset)
+        self._loupe.set_factor(min(max(4.0, 2 * self.zoom()), 32.0))
+        self._loupe.set_centre(point.x(), point.y())
+        self._loupe.show_beside(pos, self.viewport().size())
+
+    def _update_cursor(self, pos: QPointF) -> None:
+        shapes = Qt.CursorShape
+        if self._mode == "pan" or (self._mode == "marker" and self._dragging):
+            shape = shapes.ClosedHandCursor
+        elif self._space_held:
+            shape = shapes.OpenHandCursor
+        elif self._mode == "marker" or self._marker_at(pos) is not None:
+            shape = shapes.PointingHandCursor
+        elif self._placing is not None:
+            shape = shapes.CrossCursor
+        else:
+            shape = shapes.ArrowCursor
+        self.viewport().setCursor(shape)
+
+    # -- keyboard: the main window owns every key except the space pan --------------------
+    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
+        # Not QGraphicsView's handler: it scrolls on arrows, which the main window uses to
+        # nudge the selected point. Ignored events go on to the parent widgets.
+        self._on_key(event, held=True)
+
+    def keyReleaseEvent(self, event: QtGui.QKeyEvent) -> None:
+        self._on_key(event, held=False)
+
+    def _on_key(self, event: QtGui.QKeyEvent, held: bool) -> None:
+        if event.key() != Qt.Key.Key_Space or event.modifiers():
+            event.ignore()
+            return
+        if not event.isAutoRepeat():
+            self._space_held = held
+            if self._hover_pos is not None:
+                self._update_cursor(self._hover_pos)
+        event.accept()
+
+    def focusOutEvent(self, event: QtGui.QFocusEvent) -> None:
+        self._space_held = False  # the release may go to another window
+        super().focusOutEvent(event)
