@@ -28,3 +28,24 @@ def openfield(shared_dir) -> Path:
     if not (path / "annotations.json").is_file():
         pytest.skip("dlc_openfield_mouse dataset is not present")
     return path
+
+
+TINY_PARAMS = {"width": 8, "decoder": 16}  # a default-architecture model small enough for tests
+
+
+def tiny_model(seed: int = 0):
+    """A small default model whose weights are pushed away from their init, so that a file or
+    converter that loaded the wrong weights (or none) would predict visibly differently."""
+    import numpy as np
+
+    from kpstudio.ml.models import build_model
+
+    model = build_model("default", 3, 64, **TINY_PARAMS)
+    rng = np.random.default_rng(seed)
+    values = [
+        rng.uniform(0.5, 1.5, v.shape) if "moving_variance" in w.path
+        else v + rng.normal(0, 0.1, v.shape)
+        for w, v in zip(model.weights, model.get_weights())
+    ]  # fmt: skip
+    model.set_weights([v.astype(np.float32) for v in values])
+    return model

@@ -9,32 +9,15 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from conftest import TINY_PARAMS as PARAMS  # noqa: E402
+from conftest import tiny_model  # noqa: E402
 
 from kpstudio.core.skeleton import Skeleton  # noqa: E402
 from kpstudio.ml import export  # noqa: E402
 from kpstudio.ml.export import ExportError, export_model  # noqa: E402
 from kpstudio.ml.model_file import save_model_file  # noqa: E402
 from kpstudio.ml.predictor import Predictor  # noqa: E402
-
-PARAMS = {"width": 8, "decoder": 16}
-
-
-def tiny_model(seed: int):
-    """A small default model pushed away from its init, so outputs differ per keypoint and a
-    converter that dropped or mangled weights would show."""
-    from kpstudio.ml.models import build_model
-
-    model = build_model("default", 3, 64, **PARAMS)
-    rng = np.random.default_rng(seed)
-    values = [
-        rng.uniform(0.5, 1.5, v.shape) if "moving_variance" in w.path
-        else v + rng.normal(0, 0.1, v.shape)
-        for w, v in zip(model.weights, model.get_weights())
-    ]  # fmt: skip
-    model.set_weights([v.astype(np.float32) for v in values])
-    return model
 
 
 @pytest.fixture(scope="module")

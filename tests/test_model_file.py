@@ -27,25 +27,11 @@ from kpstudio.ml.model_file import (  # noqa: E402
 )
 
 REPO = Path(__file__).resolve().parents[1]
-PARAMS = {"width": 8, "decoder": 16}
+from conftest import TINY_PARAMS as PARAMS  # noqa: E402
+from conftest import tiny_model  # noqa: E402
+
 SKELETON = Skeleton.create(["nose", "left ear", "right ear"], edges=[("nose", "left ear")],
                            flip_pairs=[("left ear", "right ear")])  # fmt: skip
-
-
-def tiny_model(seed: int = 0):
-    """A small default model whose weights are pushed away from their init, so that a file
-    that loaded the wrong weights (or none) would predict visibly differently."""
-    from kpstudio.ml.models import build_model
-
-    model = build_model("default", 3, 64, **PARAMS)
-    rng = np.random.default_rng(seed)
-    values = [
-        rng.uniform(0.5, 1.5, v.shape) if "moving_variance" in w.path
-        else v + rng.normal(0, 0.1, v.shape)
-        for w, v in zip(model.weights, model.get_weights())
-    ]  # fmt: skip
-    model.set_weights([v.astype(np.float32) for v in values])
-    return model
 
 
 @pytest.fixture(scope="module")
