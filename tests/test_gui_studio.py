@@ -215,3 +215,31 @@ def test_clicks_outside_the_image_place_nothing(qtbot, window):
                      Qt.KeyboardModifier.NoModifier, QPoint(2, 2))  # fmt: skip
     assert window.doc.labels(image_id) == []
     assert np.isfinite(window.canvas.zoom())
+
+
+def test_copy_labels_from_previous_image_is_one_undo_step(qtbot, window):
+    images = [r.id for r in window.doc.images()]
+    labeled = [r.id for r in window.doc.images() if r.status == "done"]
+    target = next(i for i in images if i not in labeled and images.index(i) > 0)
+    source = images[images.index(target) - 1]
+    _show(qtbot, window, target)
+    window.actions_by_name["copy_previous"].trigger()
+    copied = {(lab.keypoint, lab.x, lab.y) for lab in window.doc.labels(target)}
+    assert copied == {(lab.keypoint, lab.x, lab.y) for lab in window.doc.labels(source)}
+    window.doc.undo_stack.undo()
+    assert window.doc.labels(target) == []
+
+
+def test_a_swapped_pair_gets_a_visible_warning(qtbot, window):
+    doc = window.doc
+    labeled = [r.id for r in doc.images() if r.status == "done"]
+    image_id = labeled[0]
+    _show(qtbot, window, image_id)
+    left = doc.point(image_id, "left_hand")
+    right = doc.point(image_id, "right_hand")
+    doc.paste_points(image_id, {(0, "left_hand"): right, (0, "right_hand"): left}, "swap")
+    warnings = window.canvas._warnings  # what the canvas draws with a red ring + tooltip
+    assert {(0, "left_hand"), (0, "right_hand")} <= set(warnings)
+    assert "swapped" in warnings[(0, "left_hand")]
+    window.doc.undo_stack.undo()
+    assert (0, "left_hand") not in window.canvas._warnings
