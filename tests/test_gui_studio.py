@@ -243,3 +243,13 @@ def test_a_swapped_pair_gets_a_visible_warning(qtbot, window):
     assert "swapped" in warnings[(0, "left_hand")]
     window.doc.undo_stack.undo()
     assert (0, "left_hand") not in window.canvas._warnings
+
+
+def test_right_click_on_a_point_cycles_its_visibility(qtbot, window):
+    image_id = _unlabeled(window)[0]
+    _show(qtbot, window, image_id)
+    name = window.doc.skeleton.keypoints[0]
+    _click(window, 90.0, 90.0)
+    x, y, _ = _xy(window, image_id, name)
+    _click(window, x, y, Qt.MouseButton.RightButton)
+    assert _xy(window, image_id, name)[2] == Visibility.OCCLUDED

@@ -35,6 +35,7 @@ class LabelingController(QObject):
         canvas.clicked_empty.connect(self._on_canvas_clicked_empty)
         canvas.marker_clicked.connect(self._on_canvas_marker_clicked)
         canvas.marker_dragged.connect(self._on_canvas_marker_dragged)
+        canvas.marker_right_clicked.connect(self._on_canvas_marker_right_clicked)
         doc.labels_changed.connect(self._on_doc_labels_changed)
         doc.skeleton_changed.connect(self._on_doc_skeleton_changed)
 
@@ -43,6 +44,7 @@ class LabelingController(QObject):
         self.canvas.clicked_empty.disconnect(self._on_canvas_clicked_empty)
         self.canvas.marker_clicked.disconnect(self._on_canvas_marker_clicked)
         self.canvas.marker_dragged.disconnect(self._on_canvas_marker_dragged)
+        self.canvas.marker_right_clicked.disconnect(self._on_canvas_marker_right_clicked)
 
     # -- state ----------------------------------------------------------------------------
     def show_image(self, image_id: int | None) -> None:
@@ -90,8 +92,15 @@ class LabelingController(QObject):
     def _on_canvas_marker_clicked(self, instance: int, keypoint: str) -> None:
         self.instance, self.selected = instance, keypoint
         self._drag_gesture = next(_gestures)
+        self._nudge_gesture = None  # a new selection starts a new run of nudges
         self.canvas.set_selected(instance, keypoint)
         self.selection_changed.emit(keypoint)
+
+    @Slot(int, str)
+    def _on_canvas_marker_right_clicked(self, instance: int, keypoint: str) -> None:
+        """Right-click on a point: select it and cycle its visibility, like V."""
+        self._on_canvas_marker_clicked(instance, keypoint)
+        self.cycle_visibility()
 
     @Slot(int, str, float, float, bool)
     def _on_canvas_marker_dragged(self, instance: int, keypoint: str, x: float, y: float,
