@@ -14,10 +14,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 
 def cmd_train(args) -> int:
     from kpstudio.core.project import Project
-    from kpstudio.core.runs import get_run, record_run
+    from kpstudio.core.runs import get_run, new_run_id, record_run
     from kpstudio.core.training_set import snapshot
     from kpstudio.ml.config import TrainConfig
-    from kpstudio.ml.train import new_run_id, train
+    from kpstudio.ml.train import train
 
     config = TrainConfig(
         arch=args.arch, input_size=args.input_size, epochs=args.epochs,

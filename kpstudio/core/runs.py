@@ -30,6 +30,11 @@ class RunRecord:
         return (project.folder / self.model_path).resolve() if self.model_path else None
 
 
+def new_run_id(arch: str) -> str:
+    """A run id that sorts by time and says what was trained: 20261124-213000-default."""
+    return time.strftime("%Y%m%d-%H%M%S") + f"-{arch}"
+
+
 def record_run(
     project: Project, run_id: str, arch: str, status: str, config: dict,
     history: list | None = None, metrics: dict | None = None, model_path: Path | None = None,

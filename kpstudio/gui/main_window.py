@@ -20,6 +20,8 @@ from kpstudio.gui.image_list import ImageListPanel
 from kpstudio.gui.image_loader import ImageLoader
 from kpstudio.gui.keypoint_panel import KeypointPanel
 from kpstudio.gui.labeling import LabelingController
+from kpstudio.gui.train_panel import TrainPanel
+from kpstudio.gui.training_controller import TrainingController
 
 MAX_RECENT = 8
 
@@ -47,6 +49,10 @@ class MainWindow(QMainWindow):
         self.keypoint_dock = self._dock("Keypoints", "keypoints",
                                         Qt.DockWidgetArea.RightDockWidgetArea)  # fmt: skip
         self.keypoint_dock.setWidget(self.keypoints)
+        self.train_panel = TrainPanel(self)
+        self.train_dock = self._dock("Training", "training", Qt.DockWidgetArea.RightDockWidgetArea)
+        self.train_dock.setWidget(self.train_panel)
+        self.training = TrainingController(self, self.train_panel)
 
         self.status_image, self.status_zoom = QLabel(), QLabel()
         self.status_cursor, self.status_keypoint = QLabel(), QLabel()
@@ -97,6 +103,7 @@ class MainWindow(QMainWindow):
         bind_undo_actions(self, self.doc.undo_stack)
         self.setWindowTitle(f"kpstudio — {project.folder.name}")
         self._remember_recent(project.folder)
+        self.training.refresh_runs()
         images = self.doc.images()
         if images:
             self.show_image(images[0].id)
@@ -105,6 +112,7 @@ class MainWindow(QMainWindow):
     def close_project(self) -> None:
         if self.doc is None:
             return
+        self.training.stop_and_wait()
         self.canvas.set_image(None)
         self.canvas.set_markers([], [], {})
         self.controller.detach()
@@ -125,6 +133,7 @@ class MainWindow(QMainWindow):
         # Never show this image's labels over the previous image's pixels: a click then would
         # label the wrong picture. Until the pixels arrive, the canvas is empty.
         self.canvas.set_image(cached)
+        self.canvas.set_predictions([])
         self.controller.show_image(image_id)
         self.image_list.set_current(image_id)
         self.loader.request(image_id, path)
@@ -229,6 +238,7 @@ class MainWindow(QMainWindow):
                 add_image_folder(self, path)
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        self.training.stop_and_wait()  # join the worker: no "QThread destroyed while running"
         for task in list(self.tasks):
             task.cancel_and_wait()
         self.settings.setValue("window/geometry", self.saveGeometry())

@@ -78,6 +78,7 @@ def build_actions(window) -> dict[str, QAction]:
     view_menu.addSeparator()
     view_menu.addAction(window.list_dock.toggleViewAction())
     view_menu.addAction(window.keypoint_dock.toggleViewAction())
+    view_menu.addAction(window.train_dock.toggleViewAction())
 
     go_menu = bar.addMenu("&Go")
     add("next", "&Next image", partial(window.step_image, 1), None, go_menu,

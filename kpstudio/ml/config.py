@@ -1,10 +1,22 @@
-"""Training configuration: everything that changes a run's result, stored with the run."""
+"""Training configuration: everything that changes a run's result, stored with the run.
+
+No TensorFlow here: the studio builds a config in its UI thread."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from kpstudio.ml.dataset import Augmentation
+
+@dataclass(frozen=True)
+class Augmentation:
+    rotation_deg: float = 25.0
+    scale: float = 0.2  # zoom in 1 ± scale
+    shift: float = 0.08  # fraction of the input size
+    flip: bool = True  # only used when the skeleton has left/right pairs
+    brightness: float = 30.0
+    contrast: float = 0.3
+    noise: float = 6.0  # max std of gaussian pixel noise
+
 
 DEFAULT_INPUT_SIZE = {"default": 320, "seed": 64}
 DEFAULT_LEARNING_RATE = {"default": 2e-3, "seed": 1e-3}

@@ -18,6 +18,7 @@ import tensorflow as tf
 from kpstudio.core.image_reader import read_image
 from kpstudio.core.letterbox import Letterbox, letterbox_image
 from kpstudio.core.training_set import TrainingSet
+from kpstudio.ml.config import Augmentation
 
 
 @dataclass
@@ -26,17 +27,6 @@ class Letterboxed:
     xy: np.ndarray  # (N, K, 2) float32 input pixels (0 where absent)
     weight: np.ndarray  # (N, K) float32: 1 where the keypoint counts in the loss
     boxes: list[Letterbox]
-
-
-@dataclass(frozen=True)
-class Augmentation:
-    rotation_deg: float = 25.0
-    scale: float = 0.2  # zoom in 1 ± scale
-    shift: float = 0.08  # fraction of the input size
-    flip: bool = True  # only used when the skeleton has left/right pairs
-    brightness: float = 30.0
-    contrast: float = 0.3
-    noise: float = 6.0  # max std of gaussian pixel noise
 
 
 def load_letterboxed(

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from kpstudio.core.runs import new_run_id
 from kpstudio.core.training_set import TrainingSet
 from kpstudio.ml import checkpoint, losses
 from kpstudio.ml.config import TrainConfig
@@ -280,7 +281,3 @@ def _save_model(run_dir, model, cfg, data, metrics, run_id) -> Path:
         input_size=cfg.input_size, skeleton=data.skeleton, metrics=metrics,
         extra={"run_id": run_id},
     )  # fmt: skip
-
-
-def new_run_id(arch: str) -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + f"-{arch}"

@@ -1,0 +1,142 @@
+"""The Training dock: run settings, Train / Stop, progress with ETA, live curves, past runs."""
+
+from __future__ import annotations
+
+import math
+
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)  # fmt: skip
+
+INPUT_SIZES = {"default": 320, "seed": 64}
+
+
+class TrainPanel(QWidget):
+    train_requested = Signal(dict)  # settings: arch, input_size, max_minutes, batch_size, augment
+    stop_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.arch = QComboBox()
+        self.arch.addItems(["default", "seed"])
+        self.arch.currentTextChanged.connect(self._on_arch_current_text_changed)
+        self.input_size = QSpinBox(minimum=32, maximum=1024, singleStep=32, value=320)
+        self.minutes = QDoubleSpinBox(minimum=0.1, maximum=600.0, value=10.0, decimals=1)
+        self.batch_size = QSpinBox(minimum=1, maximum=256, value=16)
+        self.augment = QCheckBox("augmentation")
+        self.augment.setChecked(True)
+        form = QFormLayout()
+        form.addRow("Architecture", self.arch)
+        form.addRow("Input size", self.input_size)
+        form.addRow("Minutes", self.minutes)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("", self.augment)
+
+        self.train_button = QPushButton("Train")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.train_button.clicked.connect(self._on_train_button_clicked)
+        self.stop_button.clicked.connect(self.stop_requested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.train_button)
+        buttons.addWidget(self.stop_button)
+
+        self.progress = QProgressBar()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setMinimumHeight(160)
+        self.plot.addLegend(offset=(-5, 5))
+        self.plot.setLabel("bottom", "epoch")
+        self.plot.setLogMode(y=True)
+        self.loss_curve = self.plot.plot([], [], pen=pg.mkPen("#1f77b4", width=2), name="loss")
+        self.val_curve = self.plot.plot([], [], pen=pg.mkPen("#d62728", width=2),
+                                        name="val px error")  # fmt: skip
+        self.runs = QListWidget()
+        self.runs.setMaximumHeight(120)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(QLabel("Runs"))
+        layout.addWidget(self.runs)
+        self._epochs: list[float] = []
+        self._losses: list[float] = []
+        self._val: list[float] = []
+
+    # -- requests -------------------------------------------------------------------------
+    def settings(self) -> dict:
+        return {"arch": self.arch.currentText(), "input_size": self.input_size.value(),
+                "max_minutes": self.minutes.value(), "batch_size": self.batch_size.value(),
+                "augment": self.augment.isChecked()}  # fmt: skip
+
+    def _on_train_button_clicked(self) -> None:
+        self.train_requested.emit(self.settings())
+
+    def _on_arch_current_text_changed(self, arch: str) -> None:
+        self.input_size.setValue(INPUT_SIZES.get(arch, 320))
+        self.batch_size.setValue(32 if arch == "seed" else 16)
+
+    # -- state shown ------------------------------------------------------------------------
+    def set_running(self, running: bool) -> None:
+        self.train_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        for widget in (self.arch, self.input_size, self.minutes, self.batch_size, self.augment):
+            widget.setEnabled(not running)
+        if running:
+            self._epochs, self._losses, self._val = [], [], []
+            self.loss_curve.setData([], [])
+            self.val_curve.setData([], [])
+            self.progress.setRange(0, 0)  # busy until the first epoch tells the pace
+            self.status.setText("loading images…")
+
+    def show_progress(self, event: dict) -> None:
+        phase = event.get("phase")
+        if phase == "loading":
+            self.status.setText(f"loading images {event.get('done', 0)}/{event.get('total', 0)}")
+        elif phase == "epoch_end":
+            self._epochs.append(event["epoch"])
+            self._losses.append(max(event["loss"], 1e-6))
+            val = event.get("val_px")
+            self._val.append(val if val is not None and math.isfinite(val) else float("nan"))
+            self.loss_curve.setData(self._epochs, self._losses)
+            self.val_curve.setData(self._epochs, self._val, connect="finite")
+            elapsed, eta = event.get("elapsed_s", 0.0), event.get("eta_s", 0.0)
+            total = max(elapsed + eta, 1e-6)
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * elapsed / total))
+            best = event.get("best_val_px")
+            self.status.setText(
+                f"epoch {event['epoch']}: loss {event['loss']:.3f}, val {val:.2f} px, "
+                f"best {best:.2f} px, ETA {eta / 60:.1f} min")  # fmt: skip
+        elif phase == "training" and not self._epochs:
+            self.status.setText(f"first epoch: batch {event.get('batch')}/{event.get('batches')}")
+
+    def curve_points(self) -> int:
+        return len(self._epochs)
+
+    def set_runs(self, runs) -> None:
+        """Runs (kpstudio.core.runs.RunRecord), newest first, with their headline metrics."""
+        self.runs.clear()
+        for run in reversed(runs):
+            mean = run.metrics.get("mean_px")
+            pck = run.metrics.get("pck@5.0px")
+            figures = f"{mean:.2f} px, PCK@5px {pck:.2f}" if mean is not None and pck is not None \
+                else run.metrics.get("error", "")[:60]  # fmt: skip
+            self.runs.addItem(f"{run.id}  {run.status}  {figures}")
