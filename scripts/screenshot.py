@@ -1,7 +1,8 @@
 """Open the studio on a project (default: a fresh demo project) and save a screenshot.
 
 Run it under Xvfb to see the window as a person would:
-    xvfb-run -s "-screen 0 1400x900x24" python scripts/screenshot.py out.png
+    xvfb-run -s "-screen 0 1400x900x24" python scripts/screenshot.py out.png [PROJECT] [--train]
+With --train it presses Train and shoots after ~25 s (curves and the preview overlay).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from kpstudio.gui.main_window import MainWindow
 
 
 def main() -> int:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "kpstudio-screenshot.png")
-    project = Path(sys.argv[2]) if len(sys.argv) > 2 else None
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    training = "--train" in sys.argv
+    out = Path(args[0] if args else "kpstudio-screenshot.png")
+    project = Path(args[1]) if len(args) > 1 else None
     app = QApplication.instance() or QApplication(sys.argv[:1])
     tmp = Path(tempfile.mkdtemp(prefix="kpstudio-shot-"))
     if project is None:
@@ -36,10 +39,14 @@ def main() -> int:
             win.controller.selected = next(iter(win.controller.states()))
             win.controller.refresh()
         win.grab().save(str(out))
+        win.training.stop_and_wait()
         print(f"saved {out}")
         app.quit()
 
-    QTimer.singleShot(1500, shoot)
+    if training:
+        win.train_panel.minutes.setValue(2.0)
+        win.train_panel.train_button.click()
+    QTimer.singleShot(25000 if training else 1500, shoot)
     return app.exec()
 
 
