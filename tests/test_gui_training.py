@@ -71,3 +71,26 @@ def test_closing_the_window_while_training_joins_the_worker(qtbot, window):
     thread = window.training.thread
     window.close()
     assert not thread.isRunning()
+
+
+def test_predict_accept_and_undo(qtbot, window):
+    panel = window.train_panel
+    QTest.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.curve_points() >= 2, timeout=90_000)
+    QTest.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.training.running, timeout=15_000)
+    qtbot.waitUntil(lambda: panel.train_button.isEnabled(), timeout=5_000)
+
+    unlabeled = next(r.id for r in window.doc.images() if r.status == "unlabeled")
+    window.show_image(unlabeled)
+    qtbot.waitUntil(lambda: window.canvas.image_size() is not None)
+    window.actions_by_name["predict"].trigger()
+    qtbot.waitUntil(lambda: window.review.prediction is not None, timeout=60_000)
+    assert len(window.canvas._predictions) == len(window.doc.skeleton)
+    window.actions_by_name["accept"].trigger()
+    labels = window.doc.labels(unlabeled)
+    assert len(labels) == len(window.doc.skeleton)
+    assert {lab.source for lab in labels} == {"prediction-accepted"}
+    assert window.doc.undo_stack.undoText() == "Accept prediction"
+    window.doc.undo_stack.undo()
+    assert window.doc.labels(unlabeled) == []

@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from kpstudio.core.project import DB_NAME
-from kpstudio.gui.tasks import Task
+from kpstudio.gui.tasks import start_task as _run
 
 IMPORT_FILTERS = {
     "coco": "COCO keypoints (*.json)",
@@ -27,15 +27,6 @@ def _last_folder(window, key: str) -> str:
 
 def _remember_folder(window, key: str, path: Path) -> None:
     window.settings.setValue(f"folders/{key}", str(path if path.is_dir() else path.parent))
-
-
-def _run(window, title: str, job, on_done) -> Task:
-    task = Task(window, title, job)
-    task.done.connect(on_done)
-    task.error.connect(lambda message: QMessageBox.warning(window, title, message))
-    window.tasks.append(task)
-    task.destroyed.connect(lambda *_: window.tasks.remove(task) if task in window.tasks else None)
-    return task.start()
 
 
 def open_project_dialog(window) -> None:

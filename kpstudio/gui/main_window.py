@@ -20,6 +20,7 @@ from kpstudio.gui.image_list import ImageListPanel
 from kpstudio.gui.image_loader import ImageLoader
 from kpstudio.gui.keypoint_panel import KeypointPanel
 from kpstudio.gui.labeling import LabelingController
+from kpstudio.gui.review import ReviewController
 from kpstudio.gui.train_panel import TrainPanel
 from kpstudio.gui.training_controller import TrainingController
 
@@ -53,6 +54,7 @@ class MainWindow(QMainWindow):
         self.train_dock = self._dock("Training", "training", Qt.DockWidgetArea.RightDockWidgetArea)
         self.train_dock.setWidget(self.train_panel)
         self.training = TrainingController(self, self.train_panel)
+        self.review = ReviewController(self)
 
         self.status_image, self.status_zoom = QLabel(), QLabel()
         self.status_cursor, self.status_keypoint = QLabel(), QLabel()
@@ -134,6 +136,7 @@ class MainWindow(QMainWindow):
         # label the wrong picture. Until the pixels arrive, the canvas is empty.
         self.canvas.set_image(cached)
         self.canvas.set_predictions([])
+        self.review.prediction = None
         self.controller.show_image(image_id)
         self.image_list.set_current(image_id)
         self.loader.request(image_id, path)

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
-from PySide6.QtWidgets import QProgressDialog, QWidget
+from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
 
 class TaskWorker(QObject):
@@ -97,3 +97,17 @@ class Task(QObject):
     @Slot()
     def _on_worker_cancelled(self) -> None:
         self.dialog.reset()
+
+
+def start_task(window, title: str, job: Callable, on_done: Callable) -> Task:
+    """Run `job` as a Task of `window` (which keeps a list `tasks` to cancel on close); errors
+    are shown in a message box, the result goes to `on_done` in the UI thread."""
+    task = Task(window, title, job)
+    task.done.connect(on_done)
+    task.error.connect(lambda message: QMessageBox.warning(window, title, message))
+    window.tasks.append(task)
+    # Forget the task once its thread is done, so closing never touches a deleted object.
+    task.thread.finished.connect(
+        lambda: window.tasks.remove(task) if task in window.tasks else None
+    )
+    return task.start()

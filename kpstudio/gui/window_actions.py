@@ -97,6 +97,12 @@ def build_actions(window) -> dict[str, QAction]:
         add(f"keypoint_{number}", f"Keypoint {number}",
             with_controller("choose_keypoint_number", number), str(number))  # fmt: skip
 
+    model_menu = bar.addMenu("&Model")
+    add("predict", "&Predict this image (newest run)", window.review.predict_current, "P",
+        model_menu)  # fmt: skip
+    add("accept", "&Accept prediction as labels", window.review.accept, "Ctrl+Return",
+        model_menu)  # fmt: skip
+
     help_menu = bar.addMenu("&Help")
     add("about", "&About kpstudio",
         lambda: QMessageBox.about(window, "About kpstudio", window.about_text()), None,
