@@ -22,7 +22,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer  # noqa: E402
+from latency_probe import LatencyProbe  # noqa: E402
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -116,20 +117,8 @@ def main() -> None:
 
     # Event-loop latency: a 5 ms timer measures how late it fires while the user scrolls the
     # 100k list, filters it and switches images.
-    late = []
-    timer, clock = QTimer(), QElapsedTimer()
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-    expected = [0.0]
-
-    def tick():
-        now = clock.nsecsElapsed() / 1e6
-        late.append(max(0.0, now - expected[0]))
-        expected[0] = now + 5.0
-
-    timer.timeout.connect(tick)
-    clock.start()
-    expected[0] = 5.0
-    timer.start(5)
+    probe = LatencyProbe()
+    probe.start()
     panel = win.image_list
     view = panel.findChild(type(panel.view)) if hasattr(panel, "view") else None
     end = time.perf_counter() + 6.0
@@ -143,8 +132,7 @@ def main() -> None:
             win.show_image(ids_small[step // 50 % len(ids_small)])
         app.processEvents()
         time.sleep(0.001)
-    timer.stop()
-    late = np.array(late[5:])
+    late = probe.stop()
     win.close()
 
     print(f"studio benchmark: {args.images:,} images in the list, {len(KEYPOINTS)} keypoints")

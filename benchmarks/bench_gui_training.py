@@ -20,7 +20,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer  # noqa: E402
+from latency_probe import LatencyProbe  # noqa: E402
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -48,18 +49,8 @@ def main() -> None:
         time.sleep(0.002)
     first_epoch = win.train_panel.curve_points()
 
-    late, clock, expected = [], QElapsedTimer(), [5.0]
-    timer = QTimer()
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-
-    def tick():
-        now = clock.nsecsElapsed() / 1e6
-        late.append(max(0.0, now - expected[0]))
-        expected[0] = now + 5.0
-
-    timer.timeout.connect(tick)
-    clock.start()
-    timer.start(5)
+    probe = LatencyProbe()
+    probe.start()
     end = time.perf_counter() + args.seconds
     clicks = switches = 0
     next_click, next_switch = time.perf_counter(), time.perf_counter()
@@ -79,11 +70,10 @@ def main() -> None:
             next_click = now + 0.2
         app.processEvents()
         time.sleep(0.001)
-    timer.stop()
+    late = probe.stop()
     trained = win.train_panel.curve_points() - first_epoch
     win.training.stop_and_wait()
     win.close()
-    late = np.array(late[5:])
     print(
         f"studio latency while training the default model ({args.seconds:g} s measured, "
         f"{trained} epochs trained meanwhile, {clicks} clicks, {switches} image switches)"
