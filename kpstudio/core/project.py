@@ -269,12 +269,15 @@ class Project:
         ids = self.add_images((i.path, i.width, i.height, i.sha256) for i in good)
         return ids, bad
 
-    def images(self, status: str | None = None) -> list[ImageRecord]:
+    def images(self, status: str | None = None, limit: int | None = None) -> list[ImageRecord]:
         sql = "SELECT id, path, width, height, sha256, split, status FROM images"
         args: tuple = ()
         if status:
             sql, args = sql + " WHERE status = ?", (status,)
-        return [ImageRecord(*r) for r in self._conn.execute(sql + " ORDER BY id", args)]
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql, args = sql + " LIMIT ?", (*args, int(limit))
+        return [ImageRecord(*r) for r in self._conn.execute(sql, args)]
 
     def image(self, image_id: int) -> ImageRecord:
         row = self._conn.execute(
