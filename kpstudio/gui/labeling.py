@@ -198,7 +198,8 @@ class LabelingController(QObject):
         if current is None:
             return {}
         others = []
-        for record in self.doc.project.images(status="done")[: REFERENCE_IMAGES + 1]:
+        # A bounded sample: the hints must stay instant in a project of 100,000 images.
+        for record in self.doc.project.images(status="done", limit=REFERENCE_IMAGES + 1):
             if record.id != self.image_id:
                 inst = self._instance_of(record.id)
                 if inst is not None:
