@@ -21,6 +21,7 @@ from kpstudio.gui.image_loader import ImageLoader
 from kpstudio.gui.keypoint_panel import KeypointPanel
 from kpstudio.gui.labeling import LabelingController
 from kpstudio.gui.review import ReviewController
+from kpstudio.gui.review_panel import ReviewPanel
 from kpstudio.gui.train_panel import TrainPanel
 from kpstudio.gui.training_controller import TrainingController
 
@@ -55,6 +56,12 @@ class MainWindow(QMainWindow):
         self.train_dock.setWidget(self.train_panel)
         self.training = TrainingController(self, self.train_panel)
         self.review = ReviewController(self)
+        self.review_panel = ReviewPanel(self)
+        self.review_panel.image_chosen.connect(self.show_image)
+        self.review_dock = self._dock("Review", "review", Qt.DockWidgetArea.RightDockWidgetArea)
+        self.review_dock.setWidget(self.review_panel)
+        # The ranking and error bars follow the runs: refreshed when one starts or ends.
+        self.training.runs_changed.connect(self._on_training_runs_changed)
 
         self.status_image, self.status_zoom = QLabel(), QLabel()
         self.status_cursor, self.status_keypoint = QLabel(), QLabel()
@@ -106,6 +113,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"kpstudio — {project.folder.name}")
         self._remember_recent(project.folder)
         self.training.refresh_runs()
+        self.review_panel.refresh(self.doc)
         images = self.doc.images()
         if images:
             self.show_image(images[0].id)
@@ -117,6 +125,7 @@ class MainWindow(QMainWindow):
         self.training.stop_and_wait()
         self.canvas.set_image(None)
         self.canvas.set_markers([], [], {})
+        self.review_panel.refresh(None)
         self.controller.detach()
         self.controller.deleteLater()
         self.doc.project.close()  # every edit is already on disk: closing only frees the lock
@@ -138,6 +147,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_predictions([])
         self.review.prediction = None
         self.controller.show_image(image_id)
+        self.review.on_image_shown(image_id)
         self.image_list.set_current(image_id)
         self.loader.request(image_id, path)
         self._prefetch_neighbours(image_id)
@@ -192,6 +202,10 @@ class MainWindow(QMainWindow):
     def _on_doc_skeleton_changed(self) -> None:
         self.keypoints.set_skeleton(self.doc.skeleton)
         self._update_keypoint_states()
+
+    @Slot()
+    def _on_training_runs_changed(self) -> None:
+        self.review_panel.refresh(self.doc)
 
     @Slot(str)
     def _on_keypoints_keypoint_chosen(self, name: str) -> None:

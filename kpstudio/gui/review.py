@@ -3,15 +3,22 @@
 The model loads once per run in a Task (TensorFlow import and build take seconds, off the UI
 thread); predicting one image afterwards is a compiled call of a few milliseconds, fine in the
 UI thread. Accepting is one undoable command that fills the keypoints not labeled yet.
+Predicting every unlabeled image is a Task too; its answers are stored in the project, so an
+image shown later gets its stored prediction overlaid without the model.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import numpy as np
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox
 
 from kpstudio.core.image_reader import read_image
 from kpstudio.core.labelset import Visibility
+from kpstudio.core.predictions import load_prediction, store_predictions
+from kpstudio.core.project import ProjectError
 from kpstudio.core.runs import get_run
 from kpstudio.gui.canvas import Marker
 from kpstudio.gui.document import PointState
@@ -67,14 +74,84 @@ class ReviewController(QObject):
         if image is None:
             image = read_image(path)
         pred = self.predictor.predict_array(image)
+        self._show(image_id, pred, f"prediction of run {self.run_id}")
+
+    def _show(self, image_id: int, pred, what: str) -> None:
+        win = self.window
         self.prediction = (image_id, pred)
         names = win.doc.skeleton.keypoints
-        markers = [Marker(0, name, float(x), float(y), 2) for name, (x, y) in zip(names, pred.xy)]
-        win.canvas.set_predictions(markers, [float(c) for c in pred.confidence])
-        low = min(pred.confidence)
-        win.statusBar().showMessage(
-            f"prediction of run {self.run_id}: confidence {low:.2f}–{max(pred.confidence):.2f}; "
-            "Ctrl+Return accepts it", 8000)  # fmt: skip
+        markers, confs = [], []
+        for name, (x, y), c in zip(names, pred.xy, pred.confidence):
+            if np.isfinite(x) and np.isfinite(y):
+                markers.append(Marker(0, name, float(x), float(y), 2))
+                confs.append(float(c))
+        win.canvas.set_predictions(markers, confs)
+        if confs:
+            win.statusBar().showMessage(
+                f"{what}: confidence {min(confs):.2f}–{max(confs):.2f}; Ctrl+Return accepts it",
+                8000,
+            )
+
+    def on_image_shown(self, image_id: int) -> None:
+        """Overlay the stored prediction of an image that has no labels yet."""
+        win = self.window
+        if win.doc is None or win.doc.labels(image_id):
+            return
+        stored = load_prediction(win.doc.project, image_id)
+        if stored is not None:
+            pred = SimpleNamespace(xy=stored[0], confidence=stored[1])
+            self._show(image_id, pred, "stored prediction")
+
+    def predict_unlabeled(self) -> None:
+        """Predict every unlabeled image with the newest run (a Task), store the answers and
+        mark those images 'predicted'."""
+        win = self.window
+        if win.doc is None:
+            return
+        project = win.doc.project
+        try:
+            run = get_run(project)
+        except ProjectError as exc:
+            QMessageBox.information(win, "Predict", str(exc))
+            return
+        images = {str(project.image_path(r)): r.id for r in project.images("unlabeled")}
+        if not images:
+            QMessageBox.information(win, "Predict", "No unlabeled image is left to predict.")
+            return
+        path, names = run.model_file(project), tuple(win.doc.skeleton.keypoints)
+        cached = self.predictor if self.run_id == run.id else None
+
+        def job(progress, should_stop):
+            from kpstudio.ml.predictor import Predictor
+
+            predictor = cached or Predictor.from_file(path)
+            if tuple(predictor.skeleton.keypoints) != names:
+                raise ValueError(f"the skeleton changed since run {run.id} was trained; "
+                                 "train again to predict.")  # fmt: skip
+
+            def step(done, total):
+                if should_stop():
+                    raise InterruptedError
+                progress(done, total)
+
+            preds, _bad = predictor.predict_files(list(images), batch_size=16, progress=step)
+            results = {images[p.path]: (p.xy, p.confidence) for p in preds}
+            return predictor, results
+
+        def done(answer):
+            predictor, results = answer
+            self.predictor, self.run_id = predictor, run.id
+            if win.doc is None or win.doc.project is not project:
+                return
+            store_predictions(project, run.id, results)
+            win.doc.images_changed.emit()
+            win.review_panel.refresh(win.doc)
+            current = win.controller.image_id if win.controller else None
+            if current in results:
+                self.on_image_shown(current)
+            win.statusBar().showMessage(f"predicted {len(results)} images with run {run.id}", 8000)
+
+        start_task(win, f"Predicting {len(images)} unlabeled images…", job, done)
 
     def accept(self) -> int:
         """Turn the shown prediction into labels for the keypoints not labeled yet."""
@@ -87,7 +164,7 @@ class ReviewController(QObject):
         have = set(win.controller.states())
         points = {}
         for name, (x, y) in zip(win.doc.skeleton.keypoints, pred.xy):
-            if name not in have:
+            if name not in have and np.isfinite(x) and np.isfinite(y):
                 state = PointState(float(x), float(y), Visibility.VISIBLE, "prediction-accepted")
                 points[(0, name)] = state
         win.doc.paste_points(image_id, points, "Accept prediction")

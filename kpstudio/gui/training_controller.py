@@ -7,7 +7,7 @@ thread, where the project's SQLite connection lives. Labeling goes on meanwhile.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QThread, Slot
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import QMessageBox
 
 from kpstudio.core.runs import list_runs, new_run_id, record_run
@@ -18,6 +18,8 @@ from kpstudio.gui.training_worker import TrainingWorker
 
 
 class TrainingController(QObject):
+    runs_changed = Signal()  # a run was started, finished, stopped or failed
+
     def __init__(self, window, panel: TrainPanel):
         super().__init__(window)
         self.window, self.panel = window, panel
@@ -36,6 +38,7 @@ class TrainingController(QObject):
     def refresh_runs(self) -> None:
         doc = self.window.doc
         self.panel.set_runs(list_runs(doc.project) if doc is not None else [])
+        self.runs_changed.emit()
 
     @Slot(dict)
     def _on_panel_train_requested(self, settings: dict) -> None:

@@ -79,6 +79,7 @@ def build_actions(window) -> dict[str, QAction]:
     view_menu.addAction(window.list_dock.toggleViewAction())
     view_menu.addAction(window.keypoint_dock.toggleViewAction())
     view_menu.addAction(window.train_dock.toggleViewAction())
+    view_menu.addAction(window.review_dock.toggleViewAction())
 
     go_menu = bar.addMenu("&Go")
     add("next", "&Next image", partial(window.step_image, 1), None, go_menu,
@@ -100,6 +101,8 @@ def build_actions(window) -> dict[str, QAction]:
     model_menu = bar.addMenu("&Model")
     add("predict", "&Predict this image (newest run)", window.review.predict_current, "P",
         model_menu)  # fmt: skip
+    add("predict_unlabeled", "Predict all &unlabeled images", window.review.predict_unlabeled,
+        "Ctrl+Shift+P", model_menu)  # fmt: skip
     add("accept", "&Accept prediction as labels", window.review.accept, "Ctrl+Return",
         model_menu)  # fmt: skip
 

@@ -1,0 +1,85 @@
+"""Stored model predictions: one row per keypoint of instance 0, per run and image.
+
+Predicting every unlabeled image once and keeping the answers lets the studio rank images by
+how unsure the model is and overlay a prediction without loading the model again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kpstudio.core.project import Project
+
+
+def _keypoint_ids(project: Project) -> list[int]:
+    return [project._keypoint_id(name) for name in project.skeleton.keypoints]
+
+
+def store_predictions(
+    project: Project, run_id: str, results: dict[int, tuple[np.ndarray, np.ndarray]]
+) -> None:
+    """Write `results` {image id: (xy (K, 2), confidence (K,))} of `run_id` in one transaction,
+    replacing that run's rows for those images; unlabeled images become 'predicted'."""
+    ids = _keypoint_ids(project)
+    rows = []
+    for image_id, (xy, confidence) in results.items():
+        xy, confidence = np.asarray(xy, np.float64), np.asarray(confidence, np.float64)
+        if xy.shape != (len(ids), 2) or confidence.shape != (len(ids),):
+            raise ValueError(
+                f"a prediction for image {image_id} must have {len(ids)} keypoints, "
+                f"not xy {xy.shape} and confidence {confidence.shape}"
+            )
+        for kp_id, (x, y), conf in zip(ids, xy, confidence):
+            if np.isfinite(x) and np.isfinite(y) and np.isfinite(conf):
+                rows.append((run_id, int(image_id), 0, kp_id, float(x), float(y), float(conf)))
+    with project.transaction() as conn:
+        for image_id in results:
+            conn.execute(
+                "DELETE FROM predictions WHERE run_id = ? AND image_id = ?", (run_id, image_id)
+            )
+        conn.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany(
+            "UPDATE images SET status = 'predicted' WHERE id = ? AND status = 'unlabeled'",
+            [(int(i),) for i in results],
+        )
+
+
+def load_prediction(
+    project: Project, image_id: int, run_id: str | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(xy (K, 2) with NaN where missing, confidence (K,)) of `run_id`, or of the newest run
+    with a prediction for this image when `run_id` is None; None when there is none."""
+    if run_id is None:
+        row = project.query(
+            "SELECT p.run_id FROM predictions p JOIN runs r ON r.id = p.run_id "
+            "WHERE p.image_id = ? ORDER BY r.created DESC LIMIT 1",
+            (image_id,),
+        )
+        if not row:
+            return None
+        run_id = row[0][0]
+    rows = project.query(
+        "SELECT keypoint_id, x, y, confidence FROM predictions "
+        "WHERE run_id = ? AND image_id = ? AND instance = 0",
+        (run_id, image_id),
+    )
+    if not rows:
+        return None
+    index = {kp_id: k for k, kp_id in enumerate(_keypoint_ids(project))}
+    xy = np.full((len(index), 2), np.nan)
+    confidence = np.full(len(index), np.nan)
+    for kp_id, x, y, conf in rows:
+        if kp_id in index:
+            xy[index[kp_id]] = (x, y)
+            confidence[index[kp_id]] = conf
+    return xy, confidence
+
+
+def lowest_confidence(project: Project, run_id: str) -> list[tuple[int, float]]:
+    """(image id, mean confidence) of every image `run_id` predicted, least sure first."""
+    rows = project.query(
+        "SELECT image_id, AVG(confidence) AS c FROM predictions WHERE run_id = ? "
+        "GROUP BY image_id ORDER BY c ASC, image_id ASC",
+        (run_id,),
+    )
+    return [(int(i), float(c)) for i, c in rows]

@@ -1,0 +1,121 @@
+"""Review from the studio: predict every unlabeled image, rank by confidence and by val error,
+open a ranked image with its stored prediction, accept it, undo."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+pytest.importorskip("pytestqt")
+pytest.importorskip("tensorflow")
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+
+from kpstudio.core.demo import build_demo_project  # noqa: E402
+from kpstudio.core.predictions import (  # noqa: E402
+    load_prediction,
+    lowest_confidence,
+    store_predictions,
+)
+from kpstudio.core.project import Project  # noqa: E402
+from kpstudio.core.runs import get_run, record_run  # noqa: E402
+from kpstudio.gui.main_window import MainWindow  # noqa: E402
+from kpstudio.gui.review_panel import LOW_CONFIDENCE, VAL_ERROR  # noqa: E402
+
+
+def test_stored_predictions_rank_and_give_way_to_labels(tmp_path):
+    folder = tmp_path / "demo"
+    build_demo_project(folder, n_images=6)
+    with Project.open(folder) as project:
+        record_run(project, "r1", "seed", "finished", {})
+        k = len(project.skeleton)
+        unlabeled = [r.id for r in project.images("unlabeled")][:2]
+        a, b = unlabeled
+        xy = np.arange(2 * k, dtype=float).reshape(k, 2)
+        store_predictions(project, "r1", {a: (xy, np.full(k, 0.9)), b: (xy, np.full(k, 0.2))})
+        assert {project.image(a).status, project.image(b).status} == {"predicted"}
+        assert [i for i, _ in lowest_confidence(project, "r1")] == [b, a]
+        # Predicting again replaces that run's rows, never adds to them.
+        store_predictions(project, "r1", {b: (xy, np.full(k, 0.95))})
+        assert [i for i, _ in lowest_confidence(project, "r1")] == [a, b]
+        got_xy, conf = load_prediction(project, a)
+        assert np.allclose(got_xy, xy) and np.allclose(conf, 0.9)
+        assert load_prediction(project, a, run_id="other") is None
+        # Labeling a predicted image gives it its label status back.
+        name = project.skeleton.keypoints[0]
+        project.set_label(a, name, 10.0, 10.0)
+        assert project.image(a).status == "partial"
+        project.delete_label(a, name)
+        assert project.image(a).status == "unlabeled"
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    folder = tmp_path / "demo"
+    build_demo_project(folder, n_images=12)
+    win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.resize(1300, 850)
+    win.show()
+    assert win.open_project(folder)
+    win.training.overrides = {"params": {"width": 8, "decoder": 16}}
+    panel = win.train_panel
+    panel.input_size.setValue(64)
+    panel.batch_size.setValue(8)
+    panel.minutes.setValue(5.0)
+    return win
+
+
+def test_predict_all_rank_open_accept_undo(qtbot, window):
+    panel = window.train_panel
+    QTest.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.curve_points() >= 2, timeout=90_000)
+    QTest.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.training.running, timeout=15_000)
+    qtbot.waitUntil(lambda: panel.train_button.isEnabled(), timeout=5_000)
+
+    doc, review = window.doc, window.review_panel
+    unlabeled = {r.id for r in doc.images() if r.status == "unlabeled"}
+    assert unlabeled
+    review.rank_by.setCurrentText(LOW_CONFIDENCE)
+    # Cancelled at once: nothing stored, no status changed.
+    window.actions_by_name["predict_unlabeled"].trigger()
+    task = window.tasks[-1]
+    task.worker.request_stop()
+    qtbot.waitUntil(lambda: task not in window.tasks, timeout=60_000)
+    assert review.ranking.count() == 0
+    assert not [r for r in doc.images() if r.status == "predicted"]
+
+    window.actions_by_name["predict_unlabeled"].trigger()
+    qtbot.waitUntil(lambda: review.ranking.count() == len(unlabeled), timeout=60_000)
+    assert {r.id for r in doc.images() if r.status == "predicted"} == unlabeled
+    assert set(review.image_ids()) == unlabeled
+    assert "confidence" in review.ranking.item(0).text()
+    assert window.image_list.model.counts().get("predicted") == len(unlabeled)
+
+    # The least sure image, opened from the ranking, shows its stored prediction.
+    first = review.image_ids()[0]
+    item = review.ranking.item(0)
+    QTest.mouseClick(review.ranking.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.NoModifier,
+                     review.ranking.visualItemRect(item).center())  # fmt: skip
+    assert window.controller.image_id == first
+    assert len(window.canvas._predictions) == len(doc.skeleton)
+
+    window.actions_by_name["accept"].trigger()
+    assert len(doc.labels(first)) == len(doc.skeleton)
+    assert doc.image(first).status == "done"
+    doc.undo_stack.undo()
+    assert doc.labels(first) == []
+    assert doc.image(first).status == "unlabeled"
+
+    # Ranked by val error: the labeled val images, worst first, and the per-keypoint bars.
+    review.rank_by.setCurrentText(VAL_ERROR)
+    val = {r.id for r in doc.images() if r.split == "val" and r.status == "done"}
+    assert set(review.image_ids()) == val
+    errors = [e["mean_px"] for e in get_run(doc.project).metrics["per_image"]]
+    assert review.ranking.item(0).text().endswith(f"{max(errors):.1f} px")
+    assert len(review.bar_heights()) == len(doc.skeleton)
