@@ -2,7 +2,8 @@
 
 Run it under Xvfb to see the window as a person would:
     xvfb-run -s "-screen 0 1400x900x24" python scripts/screenshot.py out.png [PROJECT] [--train]
-With --train it presses Train and shoots after ~25 s (curves and the preview overlay).
+With --train it presses Train and shoots after ~25 s (curves and the preview overlay); with
+--review it trains ~40 s, predicts all unlabeled images and shoots the least confident one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from kpstudio.gui.main_window import MainWindow
 def main() -> int:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     training = "--train" in sys.argv
+    review = "--review" in sys.argv
     out = Path(args[0] if args else "kpstudio-screenshot.png")
     project = Path(args[1]) if len(args) > 1 else None
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -43,10 +45,27 @@ def main() -> int:
         print(f"saved {out}")
         app.quit()
 
-    if training:
+    if training or review:
         win.train_panel.minutes.setValue(2.0)
         win.train_panel.train_button.click()
-    QTimer.singleShot(25000 if training else 1500, shoot)
+
+    def predict_all():
+        win.training.stop_and_wait()
+        QTimer.singleShot(3000, win.review.predict_unlabeled)
+        QTimer.singleShot(20000, show_least_confident)
+
+    def show_least_confident():
+        panel = win.review_panel
+        panel.rank_by.setCurrentIndex(1)  # lowest confidence (unlabeled)
+        ids = panel.image_ids()
+        if ids:
+            win.show_image(ids[0])
+        QTimer.singleShot(1500, shoot)
+
+    if review:
+        QTimer.singleShot(40000, predict_all)
+    else:
+        QTimer.singleShot(25000 if training else 1500, shoot)
     return app.exec()
 
 
