@@ -11,7 +11,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 pytest.importorskip("pytestqt")
 pytest.importorskip("tensorflow")
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 from kpstudio.core.demo import build_demo_project  # noqa: E402
@@ -22,7 +22,6 @@ from kpstudio.core.predictions import (  # noqa: E402
 )
 from kpstudio.core.project import Project  # noqa: E402
 from kpstudio.core.runs import get_run, record_run  # noqa: E402
-from kpstudio.gui.main_window import MainWindow  # noqa: E402
 from kpstudio.gui.review_panel import LOW_CONFIDENCE, VAL_ERROR  # noqa: E402
 
 
@@ -50,23 +49,6 @@ def test_stored_predictions_rank_and_give_way_to_labels(tmp_path):
         assert project.image(a).status == "partial"
         project.delete_label(a, name)
         assert project.image(a).status == "unlabeled"
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    folder = tmp_path / "demo"
-    build_demo_project(folder, n_images=12)
-    win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.resize(1300, 850)
-    win.show()
-    assert win.open_project(folder)
-    win.training.overrides = {"params": {"width": 8, "decoder": 16}}
-    panel = win.train_panel
-    panel.input_size.setValue(64)
-    panel.batch_size.setValue(8)
-    panel.minutes.setValue(5.0)
-    return win
 
 
 def test_predict_all_rank_open_accept_undo(qtbot, window):

@@ -10,31 +10,10 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 pytest.importorskip("pytestqt")
 pytest.importorskip("tensorflow")
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
-from kpstudio.core.demo import build_demo_project  # noqa: E402
 from kpstudio.core.runs import list_runs  # noqa: E402
-from kpstudio.gui.main_window import MainWindow  # noqa: E402
-
-TINY = {"params": {"width": 8, "decoder": 16}}
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    folder = tmp_path / "demo"
-    build_demo_project(folder, n_images=12)
-    win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.resize(1300, 850)
-    win.show()
-    assert win.open_project(folder)
-    win.training.overrides = dict(TINY)
-    panel = win.train_panel
-    panel.input_size.setValue(64)
-    panel.batch_size.setValue(8)
-    panel.minutes.setValue(5.0)
-    return win
 
 
 def test_train_stop_review_from_the_window(qtbot, window):
