@@ -12,6 +12,7 @@ pytest.importorskip("pytestqt")
 pytest.importorskip("tensorflow")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
+from studio_window import window  # noqa: E402, F401 - the shared fixture
 
 from kpstudio.core.runs import list_runs  # noqa: E402
 

@@ -1,4 +1,5 @@
-"""The studio window on a small demo project, set to train tiny models quickly."""
+"""The studio window on a small demo project, set to train tiny models quickly (a fixture the
+case files import: a second conftest.py would shadow tests/conftest.py's `from conftest import`)."""
 
 from __future__ import annotations
 
