@@ -13,7 +13,7 @@ pytest.importorskip("pytestqt")
 pytest.importorskip("tensorflow")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-from studio_window import window  # noqa: E402, F401 - the shared fixture
+from studio_window import train_two_epochs_and_stop, window  # noqa: E402, F401 - shared
 
 from kpstudio.core.demo import build_demo_project  # noqa: E402
 from kpstudio.core.predictions import (  # noqa: E402
@@ -53,12 +53,7 @@ def test_stored_predictions_rank_and_give_way_to_labels(tmp_path):
 
 
 def test_predict_all_rank_open_accept_undo(qtbot, window):
-    panel = window.train_panel
-    QTest.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: panel.curve_points() >= 2, timeout=90_000)
-    QTest.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not window.training.running, timeout=15_000)
-    qtbot.waitUntil(lambda: panel.train_button.isEnabled(), timeout=5_000)
+    train_two_epochs_and_stop(qtbot, window)
 
     doc, review = window.doc, window.review_panel
     unlabeled = {r.id for r in doc.images() if r.status == "unlabeled"}

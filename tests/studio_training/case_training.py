@@ -12,7 +12,7 @@ pytest.importorskip("pytestqt")
 pytest.importorskip("tensorflow")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-from studio_window import window  # noqa: E402, F401 - the shared fixture
+from studio_window import train_two_epochs_and_stop, window  # noqa: E402, F401 - shared
 
 from kpstudio.core.runs import list_runs  # noqa: E402
 
@@ -54,12 +54,7 @@ def test_closing_the_window_while_training_joins_the_worker(qtbot, window):
 
 
 def test_predict_accept_and_undo(qtbot, window):
-    panel = window.train_panel
-    QTest.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: panel.curve_points() >= 2, timeout=90_000)
-    QTest.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not window.training.running, timeout=15_000)
-    qtbot.waitUntil(lambda: panel.train_button.isEnabled(), timeout=5_000)
+    train_two_epochs_and_stop(qtbot, window)
 
     unlabeled = next(r.id for r in window.doc.images() if r.status == "unlabeled")
     window.show_image(unlabeled)

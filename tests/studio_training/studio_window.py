@@ -4,7 +4,8 @@ case files import: a second conftest.py would shadow tests/conftest.py's `from c
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtTest import QTest
 
 from kpstudio.core.demo import build_demo_project
 from kpstudio.gui.main_window import MainWindow
@@ -25,3 +26,14 @@ def window(qtbot, tmp_path):
     panel.batch_size.setValue(8)
     panel.minutes.setValue(5.0)
     return win
+
+
+def train_two_epochs_and_stop(qtbot, window):
+    """Press Train, let two epochs finish, press Stop and wait until the run is recorded."""
+    panel = window.train_panel
+    QTest.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.curve_points() >= 2, timeout=90_000)
+    QTest.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.training.running, timeout=15_000)
+    qtbot.waitUntil(lambda: panel.train_button.isEnabled(), timeout=5_000)
+    return panel
