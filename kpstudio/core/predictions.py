@@ -6,9 +6,12 @@ how unsure the model is and overlay a prediction without loading the model again
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from kpstudio.core.project import Project
+from kpstudio.core.prediction_files import Prediction, write_predictions
+from kpstudio.core.project import Project, ProjectError
 
 
 def _keypoint_ids(project: Project) -> list[int]:
@@ -83,3 +86,38 @@ def lowest_confidence(project: Project, run_id: str) -> list[tuple[int, float]]:
         (run_id,),
     )
     return [(int(i), float(c)) for i, c in rows]
+
+
+def stored_predictions(project: Project, run_id: str) -> list[Prediction]:
+    """Every image `run_id` predicted, in image order: path relative to the project folder
+    (as stored, so the file stays valid when the project moves), xy (K, 2) in original image
+    pixels with NaN where a keypoint has no stored point, confidence (K,)."""
+    index = {kp_id: k for k, kp_id in enumerate(_keypoint_ids(project))}
+    rows = project.query(
+        "SELECT i.id, i.path, p.keypoint_id, p.x, p.y, p.confidence FROM predictions p "
+        "JOIN images i ON i.id = p.image_id WHERE p.run_id = ? AND p.instance = 0 "
+        "ORDER BY i.id",
+        (run_id,),
+    )
+    preds: dict[int, Prediction] = {}
+    for image_id, path, kp_id, x, y, conf in rows:
+        pred = preds.get(image_id)
+        if pred is None:
+            pred = preds[image_id] = Prediction(
+                path, np.full((len(index), 2), np.nan), np.full(len(index), np.nan)
+            )
+        if kp_id in index:
+            pred.xy[index[kp_id]] = (x, y)
+            pred.confidence[index[kp_id]] = conf
+    return list(preds.values())
+
+
+def export_stored_predictions(project: Project, run_id: str, out: str | os.PathLike) -> int:
+    """Write the stored predictions of `run_id` to `out` (.csv or .json, see
+    kpstudio.core.prediction_files); returns the number of images written."""
+    preds = stored_predictions(project, run_id)
+    if not preds:
+        raise ProjectError(f"run {run_id} has no stored predictions to export; predict the "
+                           "unlabeled images with it first")  # fmt: skip
+    write_predictions(preds, project.skeleton, out)
+    return len(preds)

@@ -6,12 +6,8 @@ stored), whatever the image size, so callers never see the model's input space.
 
 from __future__ import annotations
 
-import csv
-import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -20,17 +16,9 @@ import tensorflow as tf
 
 from kpstudio.core.image_reader import IMAGE_SUFFIXES, ImageReadError, read_image
 from kpstudio.core.letterbox import Letterbox, letterbox_image
+from kpstudio.core.prediction_files import Prediction, write_predictions  # noqa: F401 (for the CLI)
 from kpstudio.core.skeleton import Skeleton
 from kpstudio.ml.model_file import load_model_file
-
-
-@dataclass
-class Prediction:
-    """Keypoints found on one image, in its original pixels."""
-
-    path: str | None
-    xy: np.ndarray  # (K, 2) float64, x then y, pixel-corner convention
-    confidence: np.ndarray  # (K,) float64 in [0, 1]
 
 
 class Predictor:
@@ -151,40 +139,3 @@ def collect_image_files(inputs: Iterable[str | os.PathLike]) -> list[Path]:
         else:
             raise FileNotFoundError(f"{item}: there is no such file or folder")
     return list(dict.fromkeys(found))
-
-
-def write_predictions(preds: Iterable[Prediction], skeleton: Skeleton, out: str | os.PathLike):
-    """Write predictions as .json (one object per image) or .csv (one row per keypoint)."""
-    out = Path(out)
-    suffix = out.suffix.lower()
-    if suffix not in (".json", ".csv"):
-        raise ValueError(f"{out}: predictions are written as .json or .csv, not {suffix or '?'}")
-    names = skeleton.keypoints
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=out.parent, prefix=f".{out.name}.", delete=False, newline="", encoding="utf-8"
-    ) as fp:
-        try:
-            if suffix == ".json":
-                rows = [
-                    {
-                        "image": p.path,
-                        "keypoints": {
-                            n: {"x": float(x), "y": float(y), "confidence": float(c)}
-                            for n, (x, y), c in zip(names, p.xy, p.confidence)
-                        },
-                    }
-                    for p in preds
-                ]
-                json.dump(rows, fp, indent=1)
-            else:
-                writer = csv.writer(fp)
-                writer.writerow(["image", "keypoint", "x", "y", "confidence"])
-                for p in preds:
-                    for n, (x, y), c in zip(names, p.xy, p.confidence):
-                        writer.writerow([p.path or "", n, float(x), float(y), float(c)])
-        except BaseException:
-            fp.close()
-            os.unlink(fp.name)
-            raise
-    os.replace(fp.name, out)

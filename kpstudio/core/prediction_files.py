@@ -1,0 +1,88 @@
+"""Predictions written as files: .json (one object per image) or .csv (one row per keypoint).
+
+Pure file writing, with no TensorFlow, so the CLI's `predict` (fresh predictions) and the
+studio's Export dialog (predictions stored in the project) share one writer and one format.
+Coordinates are original image pixels, pixel-corner convention, as the labels are stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kpstudio.core.skeleton import Skeleton
+
+PREDICTION_SUFFIXES = (".csv", ".json")
+CSV_HEADER = ("image", "keypoint", "x", "y", "confidence")
+
+
+@dataclass
+class Prediction:
+    """Keypoints found on one image, in its original pixels."""
+
+    path: str | None
+    xy: np.ndarray  # (K, 2) float64, x then y, pixel-corner convention; NaN where missing
+    confidence: np.ndarray  # (K,) float64 in [0, 1]
+
+
+def write_predictions(
+    preds: Iterable[Prediction], skeleton: Skeleton | Sequence[str], out: str | os.PathLike
+) -> Path:
+    """Write predictions to `out` by its suffix: .json (a list of {"image", "keypoints":
+    {name: {"x", "y", "confidence"}}}) or .csv (columns image, keypoint, x, y, confidence).
+
+    A keypoint without a finite position or confidence is left out rather than written as NaN,
+    which JSON cannot hold. The file appears whole or not at all (temp file + rename).
+    """
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in PREDICTION_SUFFIXES:
+        raise ValueError(f"{out}: predictions are written as .json or .csv, "
+                         f"not {suffix or 'a name without a suffix'}")  # fmt: skip
+    names = list(skeleton.keypoints if isinstance(skeleton, Skeleton) else skeleton)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=out.parent, prefix=f".{out.name}.", delete=False, newline="", encoding="utf-8"
+    ) as fp:
+        try:
+            if suffix == ".json":
+                rows = [
+                    {"image": p.path, "keypoints": {n: {"x": x, "y": y, "confidence": c}
+                                                    for n, x, y, c in _points(names, p)}}
+                    for p in preds
+                ]  # fmt: skip
+                json.dump(rows, fp, indent=1, allow_nan=False)
+            else:
+                writer = csv.writer(fp)
+                writer.writerow(CSV_HEADER)
+                for p in preds:
+                    for n, x, y, c in _points(names, p):
+                        writer.writerow([p.path or "", n, x, y, c])
+        except BaseException:
+            fp.close()
+            os.unlink(fp.name)
+            raise
+    os.replace(fp.name, out)
+    return out
+
+
+def _points(names: list[str], pred: Prediction):
+    """(name, x, y, confidence) as plain floats for each keypoint that has all three."""
+    if len(pred.xy) != len(names) or len(pred.confidence) != len(names):
+        # A prediction from another skeleton would silently shift names onto wrong points.
+        raise ValueError(
+            f"a prediction for {pred.path or 'an image'} has {len(pred.xy)} keypoints, "
+            f"the skeleton {len(names)}"
+        )
+    for name, (x, y), c in zip(names, pred.xy, pred.confidence):
+        x, y, c = float(x), float(y), float(c)
+        if math.isfinite(x) and math.isfinite(y) and math.isfinite(c):
+            yield name, x, y, c
