@@ -1,7 +1,8 @@
-"""The File menu's flows: new, open, add images or video frames, import, export, skeleton.
+"""The File menu's flows: new, open, add images or video frames, import, skeleton (Export…
+has a dialog of its own, kpstudio.gui.export_dialog).
 
-Slow parts (scanning images, sampling video, parsing annotation files, writing exports) run as
-Tasks off the UI thread; the project database is only written from the UI thread.
+Slow parts (scanning images, sampling video, parsing annotation files) run as Tasks off the UI
+thread; the project database is only written from the UI thread.
 """
 
 from __future__ import annotations
@@ -21,18 +22,20 @@ IMPORT_FILTERS = {
 }
 
 
-def _last_folder(window, key: str) -> str:
+def last_folder(window, key: str) -> str:
+    """The folder a file dialog of kind `key` (open, images, export…) last used."""
     return str(window.settings.value(f"folders/{key}", str(Path.home())))
 
 
-def _remember_folder(window, key: str, path: Path) -> None:
+def remember_folder(window, key: str, path: Path) -> None:
+    """Remember `path` (a folder, or a file's folder) for the next `key` file dialog."""
     window.settings.setValue(f"folders/{key}", str(path if path.is_dir() else path.parent))
 
 
 def open_project_dialog(window) -> None:
-    folder = QFileDialog.getExistingDirectory(window, "Open project", _last_folder(window, "open"))
+    folder = QFileDialog.getExistingDirectory(window, "Open project", last_folder(window, "open"))
     if folder:
-        _remember_folder(window, "open", Path(folder))
+        remember_folder(window, "open", Path(folder))
         open_project_folder(window, folder)
 
 
@@ -48,10 +51,10 @@ def new_project(window) -> None:
     from kpstudio.core.skeleton import Skeleton
 
     images = QFileDialog.getExistingDirectory(window, "Folder of images to label",
-                                              _last_folder(window, "images"))  # fmt: skip
+                                              last_folder(window, "images"))  # fmt: skip
     if not images:
         return
-    _remember_folder(window, "images", Path(images))
+    remember_folder(window, "images", Path(images))
     names, ok = QInputDialog.getText(window, "New project",
                                      "Keypoints in clicking order (comma separated):")  # fmt: skip
     if not ok or not names.strip():
@@ -77,11 +80,11 @@ def add_image_folder(window, folder: Path | None = None) -> None:
         return
     if folder is None:
         chosen = QFileDialog.getExistingDirectory(window, "Add images from folder",
-                                                  _last_folder(window, "images"))  # fmt: skip
+                                                  last_folder(window, "images"))  # fmt: skip
         if not chosen:
             return
         folder = Path(chosen)
-    _remember_folder(window, "images", folder)
+    remember_folder(window, "images", folder)
 
     def job(progress, should_stop):
         def tick(done, total):
@@ -115,10 +118,10 @@ def add_video_frames(window) -> None:
         return
     videos = "Videos (*.mp4 *.avi *.mov *.mkv *.mpg);;All (*)"
     path, _ = QFileDialog.getOpenFileName(window, "Video to sample frames from",
-                                          _last_folder(window, "video"), videos)  # fmt: skip
+                                          last_folder(window, "video"), videos)  # fmt: skip
     if not path:
         return
-    _remember_folder(window, "video", Path(path))
+    remember_folder(window, "video", Path(path))
     try:
         info = probe_video(path)
     except Exception as exc:
@@ -159,11 +162,11 @@ def import_annotations(window) -> None:
                                    list(IMPORT_FILTERS), 0, False)  # fmt: skip
     if not ok:
         return
-    start = _last_folder(window, "import")
+    start = last_folder(window, "import")
     path, _ = QFileDialog.getOpenFileName(window, "Import annotations", start, IMPORT_FILTERS[fmt])
     if not path:
         return
-    _remember_folder(window, "import", Path(path))
+    remember_folder(window, "import", Path(path))
 
     def done(labels):
         try:
@@ -180,40 +183,6 @@ def import_annotations(window) -> None:
 
     _run(window, f"Reading {Path(path).name}…",
          lambda progress, should_stop: read_labels(fmt, Path(path)), done)  # fmt: skip
-
-
-def export_annotations(window) -> None:
-    from kpstudio.core.formats import EXPORT_FORMATS, write_labels
-    from kpstudio.core.project import Project
-    from kpstudio.core.project_transfer import export_labelset
-
-    if window.doc is None:
-        return
-    fmt, ok = QInputDialog.getItem(window, "Export annotations", "Format",
-                                   list(EXPORT_FORMATS), 0, False)  # fmt: skip
-    if not ok:
-        return
-    if fmt in ("labelme", "yolo"):
-        out = QFileDialog.getExistingDirectory(window, "Export into folder",
-                                               _last_folder(window, "export"))  # fmt: skip
-    else:
-        out, _ = QFileDialog.getSaveFileName(window, "Export annotations",
-                                             _last_folder(window, "export"))  # fmt: skip
-    if not out:
-        return
-    _remember_folder(window, "export", Path(out))
-    folder = window.doc.project.folder
-
-    def job(progress, should_stop):
-        # Its own read-only connection: SQLite connections stay in their thread.
-        with Project.open(folder, readonly=True) as project:
-            labels = export_labelset(project)
-        return write_labels(fmt, labels, Path(out))
-
-    def done(files):
-        window.statusBar().showMessage(f"exported {len(files)} files", 5000)
-
-    _run(window, "Exporting…", job, done)
 
 
 def edit_skeleton(window) -> None:

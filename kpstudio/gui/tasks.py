@@ -50,8 +50,9 @@ class Task(QObject):
 
     done = Signal(object)  # the job's result
     error = Signal(str)
+    ended = Signal()  # in the UI thread, once the thread is over, just before deleteLater
 
-    def __init__(self, parent: QWidget, title: str, job: Callable):
+    def __init__(self, parent: QWidget, title: str, job: Callable, cancellable: bool = True):
         super().__init__(parent)
         self.worker = TaskWorker(job)
         self.thread = QThread(self)
@@ -59,7 +60,12 @@ class Task(QObject):
         self.dialog = QProgressDialog(title, "Cancel", 0, 0, parent)
         self.dialog.setWindowModality(Qt.WindowModality.WindowModal)
         self.dialog.setMinimumDuration(300)  # quick jobs never flash a dialog
-        self.dialog.canceled.connect(self.worker.request_stop)
+        if cancellable:
+            self.dialog.canceled.connect(self.worker.request_stop)
+        else:
+            # A job that cannot stop midway (a model conversion) offers no Cancel that would
+            # only drop its result after it is written anyway.
+            self.dialog.setCancelButton(None)
         self.thread.started.connect(self.worker.run)
         self.worker.progressed.connect(self._on_worker_progressed)
         self.worker.succeeded.connect(self._on_worker_succeeded)
@@ -68,7 +74,7 @@ class Task(QObject):
         for signal in (self.worker.succeeded, self.worker.failed, self.worker.cancelled):
             signal.connect(self.thread.quit)
         self.thread.finished.connect(self.worker.deleteLater)
-        self.thread.finished.connect(self.deleteLater)
+        self.thread.finished.connect(self._on_thread_finished)
 
     def start(self) -> Task:
         self.thread.start()
@@ -78,6 +84,15 @@ class Task(QObject):
         self.worker.request_stop()
         self.thread.quit()
         self.thread.wait()
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        # Owners forget the task (ended) before it is deleted: deleting it straight from
+        # thread.finished raced with their own queued clean-up, and a window closing later
+        # then called cancel_and_wait on a deleted Task (a segfault in PySide's error path).
+        self.ended.emit()
+        self.dialog.deleteLater()
+        self.deleteLater()
 
     @Slot(int, int)
     def _on_worker_progressed(self, done: int, total: int) -> None:
@@ -99,15 +114,22 @@ class Task(QObject):
         self.dialog.reset()
 
 
-def start_task(window, title: str, job: Callable, on_done: Callable) -> Task:
+def start_task(
+    window, title: str, job: Callable, on_done: Callable,
+    on_error: Callable[[str], None] | None = None, parent: QWidget | None = None,
+    cancellable: bool = True,
+) -> Task:  # fmt: skip
     """Run `job` as a Task of `window` (which keeps a list `tasks` to cancel on close); errors
-    are shown in a message box, the result goes to `on_done` in the UI thread."""
-    task = Task(window, title, job)
+    are shown in a message box, or handed to `on_error`; the result goes to `on_done` in the UI
+    thread. `parent` (default `window`) owns the task and its progress dialog: a dialog that
+    starts a task passes itself, so the progress shows over it and not behind it."""
+    task = Task(parent or window, title, job, cancellable)
     task.done.connect(on_done)
-    task.error.connect(lambda message: QMessageBox.warning(window, title, message))
+    if on_error is None:
+        task.error.connect(lambda message: QMessageBox.warning(window, title, message))
+    else:
+        task.error.connect(on_error)
     window.tasks.append(task)
     # Forget the task once its thread is done, so closing never touches a deleted object.
-    task.thread.finished.connect(
-        lambda: window.tasks.remove(task) if task in window.tasks else None
-    )
+    task.ended.connect(lambda: window.tasks.remove(task) if task in window.tasks else None)
     return task.start()

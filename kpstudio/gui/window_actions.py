@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QMessageBox
 
 def build_actions(window) -> dict[str, QAction]:
     """Create every action of `window` (a MainWindow); returns them by name for tests."""
-    from kpstudio.gui import file_flows
+    from kpstudio.gui import export_dialog, file_flows
 
     actions: dict[str, QAction] = {}
 
@@ -49,8 +49,8 @@ def build_actions(window) -> dict[str, QAction]:
         None, file_menu)  # fmt: skip
     add("import", "&Import annotations…", partial(file_flows.import_annotations, window),
         "Ctrl+I", file_menu)  # fmt: skip
-    add("export", "&Export annotations…", partial(file_flows.export_annotations, window),
-        "Ctrl+E", file_menu)  # fmt: skip
+    add("export", "&Export…", partial(export_dialog.open_export_dialog, window), "Ctrl+E",
+        file_menu)  # fmt: skip
     file_menu.addSeparator()
     add("quit", "&Quit", window.close, QKeySequence.StandardKey.Quit, file_menu)
 
