@@ -40,6 +40,7 @@ from kpstudio.ml.config import DEFAULT_LEARNING_RATE, TrainConfig  # noqa: E402
 from kpstudio.ml.evaluate import mean_px_error  # noqa: E402
 from kpstudio.ml.flops import measure_matmul_flops, training_flops  # noqa: E402
 from kpstudio.ml.models import build_model, with_heatmaps  # noqa: E402
+from kpstudio.ml.optimizer import make_optimizer  # noqa: E402
 from kpstudio.ml.predictor import Predictor  # noqa: E402
 from kpstudio.ml.train import train  # noqa: E402
 
@@ -222,7 +223,7 @@ def _step_throughput(arch: str, k: int, size: int, batch: int, seconds: float) -
     tf.keras.utils.set_random_seed(0)
     model = build_model(arch, k, size)
     train_model = with_heatmaps(model) or model
-    optimizer = tf.keras.optimizers.Adam(DEFAULT_LEARNING_RATE[arch])
+    optimizer = make_optimizer(DEFAULT_LEARNING_RATE[arch])
     optimizer.build(model.trainable_variables)
     loss_fn = losses.for_architecture(arch, size)
 

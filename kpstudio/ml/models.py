@@ -54,6 +54,36 @@ class SoftArgmax(layers.Layer):
         return {**super().get_config(), "stride": self.stride, "window": self.window}
 
 
+@keras.saving.register_keras_serializable(package="kpstudio")
+class BatchNormalization(layers.BatchNormalization):
+    """Keras' BatchNormalization, trained with TensorFlow's fused kernel.
+
+    Why: Keras 3 computes the batch moments, the normalisation and the moving-average update
+    as a dozen small ops, and their gradient as as many again; on a 2-core CPU at 64×64 those
+    cost about a tenth of a training step. FusedBatchNormV3 does the forward pass and the
+    moving averages in one op and the gradient in one more. Inference runs Keras' own code,
+    so exported graphs are the standard ones. The class keeps Keras' name so the weight file
+    layout (keyed by class name) is the same as a plain BatchNormalization's."""
+
+    def call(self, inputs, training=None, mask=None):
+        fusable = (training and self.trainable and mask is None and not self.renorm
+                   and self.axis in (-1, len(inputs.shape) - 1) and len(inputs.shape) == 4
+                   and self.scale and self.center)  # fmt: skip
+        if not fusable:
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf  # the ml layer runs on the TensorFlow backend
+
+        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs, self.gamma.value, self.beta.value, mean=self.moving_mean.value,
+            variance=self.moving_variance.value, epsilon=self.epsilon, data_format="NHWC",
+            is_training=True, exponential_avg_factor=1.0 - self.momentum,
+        )  # fmt: skip
+        # With exponential_avg_factor the op returns the updated moving averages.
+        self.moving_mean.assign(mean)
+        self.moving_variance.assign(variance)
+        return y
+
+
 def build_model(arch: str, num_keypoints: int, input_size: int | None, **params) -> keras.Model:
     """A fresh model of architecture `arch` for K keypoints and S×S inputs.
 
@@ -101,7 +131,7 @@ def build_default(
 
     def conv(x, filters, kernel=3, stride=1, relu=True):
         x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=bn_momentum)(x)
+        x = BatchNormalization(momentum=bn_momentum)(x)
         return layers.ReLU()(x) if relu else x
 
     def block(x, filters, stride):

@@ -26,6 +26,7 @@ from kpstudio.ml.config import TrainConfig
 from kpstudio.ml.dataset import load_letterboxed, training_dataset
 from kpstudio.ml.evaluate import evaluation_report, make_infer, mean_px_error, predict_letterboxed
 from kpstudio.ml.models import build_model, with_heatmaps
+from kpstudio.ml.optimizer import make_optimizer
 from kpstudio.ml.strategy import make_strategy
 
 ProgressFn = Callable[[dict], None]
@@ -93,7 +94,7 @@ def train(
         # With crops, one model of free input size serves both crops and whole images.
         model = build_model(cfg.arch, k, None if crop else cfg.input_size, **cfg.params)
         train_model = with_heatmaps(model) or model
-        optimizer = tf.keras.optimizers.Adam(cfg.learning_rate)
+        optimizer = make_optimizer(cfg.learning_rate)
         optimizer.build(model.trainable_variables)
     loss_fn = losses.for_architecture(cfg.arch, cfg.input_size)
     state = checkpoint.TrainingState()
