@@ -14,6 +14,7 @@ from kpstudio.core.metrics import (
     nme,
     oks,
     pck,
+    pck_curve,
     pck_per_keypoint,
     pixel_errors,
     summarize,
@@ -213,3 +214,16 @@ def test_summarize_keypoint_never_labelled_gives_none():
     assert s["per_keypoint"]["a"]["mean_px"] == 0.0
     with pytest.raises(ValueError, match="2 keypoints"):
         summarize(gt, gt, [[True, False]], ["a"])
+
+
+def test_pck_curve_rises_with_the_threshold_and_matches_pck():
+    # One image, bbox 30×40 (diagonal 50): errors 0, 2.5 and 5 px.
+    gt = np.array([[[0.0, 0.0], [30.0, 40.0], [10.0, 10.0]]])
+    pred = gt + np.array([[[0.0, 0.0], [1.5, 2.0], [3.0, 4.0]]])
+    visible = np.ones((1, 3), bool)
+    curve = pck_curve(pred, gt, visible, [0.0, 0.05, 0.1, 0.2])
+    assert curve == pytest.approx([1 / 3, 2 / 3, 1.0, 1.0])
+    errors = pixel_errors(pred, gt, visible)
+    assert curve[1] == pytest.approx(pck(errors, 0.05 * 50.0))
+    # An image with one labelled keypoint has no diagonal: nothing counts.
+    assert pck_curve(pred[:, :1], gt[:, :1], visible[:, :1], [0.1]) == [None]

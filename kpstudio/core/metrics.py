@@ -91,6 +91,15 @@ def pck(errors, threshold) -> float:
     return float(hit.sum() / n) if n else float("nan")
 
 
+def pck_curve(pred, gt, visible, alphas: Sequence[float]) -> list[float | None]:
+    """PCK at each alpha × the labelled bbox diagonal (images with fewer than 2 labelled
+    keypoints left out): the curve that shows how close "close" is, beyond one threshold."""
+    errors = pixel_errors(pred, gt, visible)
+    diagonal = bbox_diagonal(gt, visible)
+    norm = np.where(diagonal > 0, diagonal, np.nan)
+    return [_number(pck(errors, a * norm)) for a in alphas]
+
+
 def pck_per_keypoint(errors, threshold) -> np.ndarray:
     """(K,) PCK of each keypoint; NaN for a keypoint that never counts."""
     hit, valid = _hits(errors, threshold)

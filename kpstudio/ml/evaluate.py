@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from kpstudio.core.metrics import pixel_errors, summarize
+from kpstudio.core.metrics import pck_curve, pixel_errors, summarize
 from kpstudio.core.training_set import TrainingSet
 from kpstudio.ml.dataset import Letterboxed
 
 ALPHAS = (0.05, 0.1)  # PCK thresholds as fractions of the labeled bounding-box diagonal
 PX_THRESHOLDS = (5.0,)
+CURVE_ALPHAS = tuple(round(0.01 * i, 2) for i in range(21))  # PCK curve: 0 … 0.2 of the diagonal
 
 
 def make_infer(model, jit_compile: bool = False):
@@ -51,4 +52,7 @@ def evaluation_report(pred: np.ndarray, data: TrainingSet, indices) -> dict:
     for entry, i in zip(report.get("per_image", []), indices):
         entry["image_id"] = int(data.image_ids[i])
     report["mean_confidence"] = float(np.mean(pred[..., 2])) if len(pred) else None
+    gt, visible = data.xy[indices].astype(np.float64), data.visibility[indices] > 0
+    report["pck_curve"] = {"alpha": list(CURVE_ALPHAS),
+                           "pck": pck_curve(pred[..., :2], gt, visible, CURVE_ALPHAS)}  # fmt: skip
     return report
