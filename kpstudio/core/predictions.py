@@ -78,11 +78,16 @@ def load_prediction(
     return xy, confidence
 
 
-def lowest_confidence(project: Project, run_id: str) -> list[tuple[int, float]]:
-    """(image id, mean confidence) of every image `run_id` predicted, least sure first."""
+def lowest_confidence(
+    project: Project, run_id: str, unlabeled_only: bool = False
+) -> list[tuple[int, float]]:
+    """(image id, mean confidence) of every image `run_id` predicted, least sure first;
+    with `unlabeled_only`, only images that have no labels yet (what to label next)."""
+    where = " AND i.status IN ('unlabeled', 'predicted')" if unlabeled_only else ""
     rows = project.query(
-        "SELECT image_id, AVG(confidence) AS c FROM predictions WHERE run_id = ? "
-        "GROUP BY image_id ORDER BY c ASC, image_id ASC",
+        "SELECT p.image_id, AVG(p.confidence) AS c FROM predictions p "
+        f"JOIN images i ON i.id = p.image_id WHERE p.run_id = ?{where} "
+        "GROUP BY p.image_id ORDER BY c ASC, p.image_id ASC",
         (run_id,),
     )
     return [(int(i), float(c)) for i, c in rows]

@@ -400,10 +400,14 @@ class Project:
         self._refresh_status(conn, image_id)
 
     def _refresh_status(self, conn: sqlite3.Connection, image_id: int | None = None) -> None:
-        # An image is done when every instance on it has a decision for every keypoint.
+        # An image is done when every instance on it has a decision for every keypoint; one
+        # without labels but with a stored model prediction is 'predicted' (so undoing an
+        # accepted prediction gives the image back its prediction, not 'unlabeled').
         sql = """
             UPDATE images SET status = CASE
-              WHEN NOT EXISTS (SELECT 1 FROM labels WHERE image_id = images.id) THEN 'unlabeled'
+              WHEN NOT EXISTS (SELECT 1 FROM labels WHERE image_id = images.id) THEN
+                CASE WHEN EXISTS (SELECT 1 FROM predictions WHERE image_id = images.id)
+                     THEN 'predicted' ELSE 'unlabeled' END
               WHEN EXISTS (SELECT 1 FROM labels WHERE image_id = images.id
                            GROUP BY instance HAVING COUNT(*) < :k) THEN 'partial'
               ELSE 'done' END

@@ -63,14 +63,19 @@ def list_runs(project: Project) -> list[RunRecord]:
     return [_record(r) for r in rows]
 
 
+ACTIVE_RUN_KEY = "active_run"
+
+
 def get_run(project: Project, run_id: str | None = None) -> RunRecord:
-    """A run by id, or the newest run that produced a model when `run_id` is None."""
+    """A run by id; with `run_id` None, the active model: the run the user chose
+    (set_active_run) while it has a model, else the newest run that produced one."""
     runs = list_runs(project)
     if run_id is None:
         with_model = [r for r in runs if r.model_path]
         if not with_model:
             raise ProjectError(f"project {project.folder} has no trained run yet")
-        return with_model[-1]
+        chosen = project.meta(ACTIVE_RUN_KEY)
+        return next((r for r in with_model if r.id == chosen), with_model[-1])
     for run in runs:
         if run.id == run_id:
             return run
@@ -82,3 +87,17 @@ def _record(row) -> RunRecord:
     rid, created, arch, status, config, history, metrics, model_path = row
     return RunRecord(rid, created, arch, status, json.loads(config), json.loads(history),
                      json.loads(metrics), model_path)  # fmt: skip
+
+
+def set_active_run(project: Project, run_id: str | None) -> None:
+    """Make `run_id` (a run with a model) the project's active model; None goes back to
+    following the newest run."""
+    if run_id is not None and not get_run(project, run_id).model_path:
+        raise ProjectError(f"run {run_id} has no model file to predict with")
+    with project.transaction() as conn:
+        if run_id is None:
+            conn.execute("DELETE FROM meta WHERE key = ?", (ACTIVE_RUN_KEY,))
+        else:
+            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
+                         "DO UPDATE SET value = excluded.value",
+                         (ACTIVE_RUN_KEY, json.dumps(run_id)))  # fmt: skip

@@ -84,7 +84,12 @@ CREATE TABLE predictions (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Version 3: an image's status looks up its predictions by image (see Project._refresh_status).
+_V3 = """
+CREATE INDEX predictions_image ON predictions(image_id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
