@@ -253,3 +253,67 @@ def test_right_click_on_a_point_cycles_its_visibility(qtbot, window):
     x, y, _ = _xy(window, image_id, name)
     _click(window, x, y, Qt.MouseButton.RightButton)
     assert _xy(window, image_id, name)[2] == Visibility.OCCLUDED
+
+
+def test_runs_list_marks_the_active_model_and_a_double_click_changes_it(qtbot, window):
+    from kpstudio.core.runs import get_run, record_run
+
+    project = window.doc.project
+    metrics = {"mean_px": 3.0, "pck@5.0px": 0.8,
+               "pck_curve": {"alpha": [0.0, 0.1, 0.2], "pck": [0.1, 0.7, 0.95]}}  # fmt: skip
+    for run_id in ("20260101-000000-default", "20260102-000000-default"):
+        record_run(project, run_id, "default", "finished", {}, metrics=metrics,
+                   model_path=project.folder / "runs" / run_id / "model.kpmodel")  # fmt: skip
+    record_run(project, "20260103-000000-seed", "seed", "failed", {}, metrics={"error": "boom"})
+    window.training.refresh_runs()
+    panel = window.train_panel
+    assert panel.run_ids() == ["20260103-000000-seed", "20260102-000000-default",
+                               "20260101-000000-default"]  # fmt: skip
+    assert panel.runs.item(1).text().startswith("★ 20260102")  # newest with a model
+    assert window.review_panel.pck_points() == 3
+
+    # A failed run has no model: it cannot be chosen.
+    panel.runs.setCurrentRow(0)
+    assert not panel.use_run_button.isEnabled()
+    panel._choose(panel.runs.item(0))
+    assert get_run(project).id == "20260102-000000-default"
+
+    window.train_dock.raise_()
+    qtbot.waitUntil(panel.runs.isVisible)
+    older = panel.runs.item(2)
+    at = panel.runs.visualItemRect(older).center()
+    # A view only takes a double click after the first click's press and release.
+    QTest.mouseClick(panel.runs.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.NoModifier, at)  # fmt: skip
+    assert panel.use_run_button.isEnabled()
+    QTest.mouseDClick(panel.runs.viewport(), Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier, at)  # fmt: skip
+    assert get_run(project).id == "20260101-000000-default"
+    assert panel.runs.item(2).text().startswith("★ 20260101")
+    assert "20260101-000000-default" in window.review_panel.status.text()
+    # The choice is stored with the project.
+    window.close_project()
+    with Project.open(project.folder, readonly=True) as again:
+        assert get_run(again).id == "20260101-000000-default"
+
+
+def test_several_images_can_be_selected_for_prediction(qtbot, window):
+    panel = window.image_list
+    ids = [r.id for r in window.doc.images()]
+    _show(qtbot, window, ids[0])
+    view = panel.view
+    for row in (2, 4):
+        QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                         Qt.KeyboardModifier.ControlModifier,
+                         view.visualRect(panel.proxy.index(row, 0)).center())  # fmt: skip
+    selected = panel.selected_ids()
+    assert len(selected) == 3 and ids[0] in selected
+    assert window.controller.image_id == selected[-1]  # the last Ctrl-click is shown
+
+
+def test_stopping_before_the_first_epoch_leaves_no_busy_bar(qtbot, window):
+    panel = window.train_panel
+    panel.set_running(True)
+    assert panel.progress.maximum() == 0  # busy until the first epoch
+    panel.set_running(False)
+    assert panel.progress.maximum() > 0 and panel.progress.value() == 0

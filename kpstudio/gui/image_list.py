@@ -241,7 +241,9 @@ class ImageListPanel(QWidget):
         self.counts_label = QLabel()
         self.view = QListView()
         self.view.setUniformItemSizes(True)  # no per-row size query: needed at 100k rows
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Extended: Ctrl/Shift-click picks several images (to predict a selection); the
+        # current row stays the image shown.
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setModel(self.proxy)
 
@@ -274,6 +276,14 @@ class ImageListPanel(QWidget):
 
     def current_id(self) -> int | None:
         return self._current
+
+    def selected_ids(self) -> list[int]:
+        """The selected images in view order (the current one alone when nothing else is)."""
+        rows = sorted(i.row() for i in self.view.selectionModel().selectedIndexes())
+        ids = [self._id_at(r) for r in rows]
+        if not ids and self._current is not None:
+            ids = [self._current]
+        return [i for i in ids if i is not None]
 
     def neighbour(self, image_id: int, step: int) -> int | None:
         """The image `step` rows away in the list as shown (filtered and sorted), or None."""
@@ -351,6 +361,8 @@ class ImageListPanel(QWidget):
                 self.view.selectionModel().clear()
                 return
             index = self.proxy.index(row, 0)
+            if self.view.selectionModel().currentIndex() == index:
+                return  # already there (a Ctrl-click): keep the user's multi-selection
             flag = QItemSelectionModel.SelectionFlag.ClearAndSelect
             self.view.selectionModel().setCurrentIndex(index, flag)
             self.view.scrollTo(index)

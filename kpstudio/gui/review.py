@@ -34,7 +34,7 @@ class ReviewController(QObject):
         self.prediction = None  # (image id, kpstudio.ml.predictor.Prediction)
 
     def predict_current(self) -> None:
-        """Overlay the newest run's prediction on the current image (loading it if needed)."""
+        """Overlay the active model's prediction on the current image (loading it if needed)."""
         win = self.window
         if win.doc is None or win.controller is None or win.controller.image_id is None:
             return
@@ -103,21 +103,36 @@ class ReviewController(QObject):
             self._show(image_id, pred, "stored prediction")
 
     def predict_unlabeled(self) -> None:
-        """Predict every unlabeled image with the newest run (a Task), store the answers and
-        mark those images 'predicted'."""
+        """Predict every unlabeled image with the active model and mark them 'predicted'."""
         win = self.window
         if win.doc is None:
             return
+        ids = [r.id for r in win.doc.project.images("unlabeled")]
+        if not ids:
+            QMessageBox.information(win, "Predict", "No unlabeled image is left to predict.")
+            return
+        self.predict_images(ids, f"Predicting {len(ids)} unlabeled images…")
+
+    def predict_selected(self) -> None:
+        """Predict the images selected in the image list (Ctrl/Shift-click to pick several)."""
+        win = self.window
+        if win.doc is None or win.image_list is None:
+            return
+        ids = win.image_list.selected_ids()
+        if ids:
+            self.predict_images(ids, f"Predicting {len(ids)} selected images…")
+
+    def predict_images(self, image_ids: list[int], title: str) -> None:
+        """Predict `image_ids` with the active model in a Task (progress, Cancel) and store
+        the answers; unlabeled ones become 'predicted'. A cancelled run stores nothing."""
+        win = self.window
         project = win.doc.project
         try:
             run = get_run(project)
         except ProjectError as exc:
             QMessageBox.information(win, "Predict", str(exc))
             return
-        images = {str(project.image_path(r)): r.id for r in project.images("unlabeled")}
-        if not images:
-            QMessageBox.information(win, "Predict", "No unlabeled image is left to predict.")
-            return
+        images = {str(project.image_path(project.image(i))): i for i in image_ids}
         path, names = run.model_file(project), tuple(win.doc.skeleton.keypoints)
         cached = self.predictor if self.run_id == run.id else None
 
@@ -144,14 +159,20 @@ class ReviewController(QObject):
             if win.doc is None or win.doc.project is not project:
                 return
             store_predictions(project, run.id, results)
-            win.doc.images_changed.emit()
+            if len(results) <= 1000:  # row by row keeps the list's selection and scroll
+                for image_id in results:
+                    win.image_list.model.refresh_image(image_id)
+            else:
+                win.doc.images_changed.emit()
             win.review_panel.refresh(win.doc)
             current = win.controller.image_id if win.controller else None
             if current in results:
-                self.on_image_shown(current)
+                xy, confidence = results[current]
+                pred = SimpleNamespace(xy=xy, confidence=confidence)
+                self._show(current, pred, f"prediction of run {run.id}")
             win.statusBar().showMessage(f"predicted {len(results)} images with run {run.id}", 8000)
 
-        start_task(win, f"Predicting {len(images)} unlabeled images…", job, done)
+        start_task(win, title, job, done)
 
     def accept(self) -> int:
         """Turn the shown prediction into labels for the keypoints not labeled yet."""

@@ -1,5 +1,5 @@
-"""The Review dock: images ranked by where the newest run does worst, and its error per
-keypoint, so the user labels or checks the images that teach the model most."""
+"""The Review dock: images ranked by where the active run does worst, its error per keypoint
+and its PCK curve, so the user labels or checks the images that teach the model most."""
 
 from __future__ import annotations
 
@@ -47,19 +47,32 @@ class ReviewPanel(QWidget):
         self.plot.setLabel("left", "mean px error")
         self.plot.setMouseEnabled(x=False, y=False)
         self.bars: pg.BarGraphItem | None = None
+        self.pck_plot = pg.PlotWidget(background="w")
+        self.pck_plot.setMinimumHeight(140)
+        self.pck_plot.setLabel("left", "PCK")
+        self.pck_plot.setLabel("bottom", "threshold (fraction of the bbox diagonal)")
+        self.pck_plot.setMouseEnabled(x=False, y=False)
+        self.pck_plot.setYRange(0.0, 1.0, padding=0.02)
+        self.pck_plot.showGrid(x=True, y=True, alpha=0.3)
+        green = "#2ca02c"
+        self.pck_line = self.pck_plot.plot([], [], pen=pg.mkPen(green, width=2), symbol="o",
+                                           symbolSize=4, symbolBrush=green)  # fmt: skip
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.status)
         layout.addWidget(self.ranking, 2)
-        layout.addWidget(QLabel("Error per keypoint (newest run, val split)"))
+        layout.addWidget(QLabel("Error per keypoint (active run, val split)"))
         layout.addWidget(self.plot, 1)
+        layout.addWidget(QLabel("PCK curve (active run, val split)"))
+        layout.addWidget(self.pck_plot, 1)
 
     def refresh(self, doc) -> None:
-        """Re-read the newest run and the stored predictions of `doc` (a Document or None)."""
+        """Re-read the active run and the stored predictions of `doc` (a Document or None)."""
         self._doc = doc
         self.ranking.clear()
         self._set_bars([], [])
+        self.pck_line.setData([], [])
         if doc is None:
             self.status.setText("")
             return
@@ -68,10 +81,15 @@ class ReviewPanel(QWidget):
         except ProjectError:
             self.status.setText("No trained run yet.")
             return
-        self.status.setText(f"run {run.id}")
+        self.status.setText(f"active model: run {run.id}")
         per_kp = run.metrics.get("per_keypoint", {})
         names = [n for n in doc.skeleton.keypoints if n in per_kp]
         self._set_bars(names, [per_kp[n].get("mean_px") for n in names])
+        curve = run.metrics.get("pck_curve") or {}
+        points = [(a, v) for a, v in zip(curve.get("alpha", []), curve.get("pck", []))
+                  if v is not None]  # fmt: skip
+        if points:
+            self.pck_line.setData([a for a, _ in points], [v for _, v in points])
         if self.rank_by.currentText() == VAL_ERROR:
             entries = [(e["image_id"], e.get("mean_px")) for e in run.metrics.get("per_image", [])
                        if "image_id" in e]  # fmt: skip
@@ -79,7 +97,8 @@ class ReviewPanel(QWidget):
             entries.sort(key=lambda e: -e[1])
             self._fill(entries, "{:.1f} px")
         else:
-            self._fill(lowest_confidence(doc.project, run.id), "confidence {:.2f}")
+            self._fill(lowest_confidence(doc.project, run.id, unlabeled_only=True),
+                       "confidence {:.2f}")  # fmt: skip
 
     def _fill(self, entries: list[tuple[int, float]], fmt: str) -> None:
         project = self._doc.project
@@ -110,6 +129,9 @@ class ReviewPanel(QWidget):
             self.bars = pg.BarGraphItem(x=list(range(len(names))), height=heights, width=0.7,
                                         brush="#3a7bd5")  # fmt: skip
             self.plot.addItem(self.bars)
+
+    def pck_points(self) -> int:
+        return len(self.pck_line.getData()[0] if self.pck_line.getData()[0] is not None else [])
 
     def bar_heights(self) -> list[float]:
         return [] if self.bars is None else list(self.bars.opts["height"])

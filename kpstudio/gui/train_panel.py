@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -27,6 +28,7 @@ INPUT_SIZES = {"default": 320, "seed": 64}
 class TrainPanel(QWidget):
     train_requested = Signal(dict)  # settings: arch, input_size, max_minutes, batch_size, augment
     stop_requested = Signal()
+    active_run_chosen = Signal(str)  # run id to predict and review with
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -67,6 +69,13 @@ class TrainPanel(QWidget):
                                         name="val px error")  # fmt: skip
         self.runs = QListWidget()
         self.runs.setMaximumHeight(120)
+        self.runs.setToolTip("Double-click a run (or select it and press the button below) "
+                             "to predict and review with its model.")  # fmt: skip
+        self.runs.itemDoubleClicked.connect(self._on_runs_item_double_clicked)
+        self.runs.currentItemChanged.connect(self._on_runs_current_item_changed)
+        self.use_run_button = QPushButton("Use as active model")
+        self.use_run_button.setEnabled(False)
+        self.use_run_button.clicked.connect(self._on_use_run_button_clicked)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -76,6 +85,7 @@ class TrainPanel(QWidget):
         layout.addWidget(self.plot, 1)
         layout.addWidget(QLabel("Runs"))
         layout.addWidget(self.runs)
+        layout.addWidget(self.use_run_button)
         self._epochs: list[float] = []
         self._losses: list[float] = []
         self._val: list[float] = []
@@ -99,6 +109,10 @@ class TrainPanel(QWidget):
         self.stop_button.setEnabled(running)
         for widget in (self.arch, self.input_size, self.minutes, self.batch_size, self.augment):
             widget.setEnabled(not running)
+        if not running and self.progress.maximum() == 0:
+            # Stopped before the first epoch: the busy indicator must not spin on forever.
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(0)
         if running:
             self._epochs, self._losses, self._val = [], [], []
             self.loss_curve.setData([], [])
@@ -131,12 +145,42 @@ class TrainPanel(QWidget):
     def curve_points(self) -> int:
         return len(self._epochs)
 
-    def set_runs(self, runs) -> None:
-        """Runs (kpstudio.core.runs.RunRecord), newest first, with their headline metrics."""
+    def set_runs(self, runs, active_id: str | None = None) -> None:
+        """Runs (kpstudio.core.runs.RunRecord), newest first, with their headline metrics;
+        the active model's run is marked and bold."""
         self.runs.clear()
         for run in reversed(runs):
             mean = run.metrics.get("mean_px")
             pck = run.metrics.get("pck@5.0px")
             figures = f"{mean:.2f} px, PCK@5px {pck:.2f}" if mean is not None and pck is not None \
                 else run.metrics.get("error", "")[:60]  # fmt: skip
-            self.runs.addItem(f"{run.id}  {run.status}  {figures}")
+            mark = "★ " if run.id == active_id else ""
+            item = QListWidgetItem(f"{mark}{run.id}  {run.status}  {figures}")
+            item.setData(Qt.ItemDataRole.UserRole, run.id)
+            # Only a run that left a model file can become the active model.
+            item.setData(Qt.ItemDataRole.UserRole + 1, bool(run.model_path))
+            if mark:
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
+                item.setToolTip("the active model: predictions and review use it")
+            self.runs.addItem(item)
+        self.use_run_button.setEnabled(False)
+
+    def run_ids(self) -> list[str]:
+        return [self.runs.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.runs.count())]
+
+    def _choose(self, item: QListWidgetItem | None) -> None:
+        if item is not None and item.data(Qt.ItemDataRole.UserRole + 1):
+            self.active_run_chosen.emit(item.data(Qt.ItemDataRole.UserRole))
+
+    def _on_runs_item_double_clicked(self, item: QListWidgetItem) -> None:
+        self._choose(item)
+
+    def _on_use_run_button_clicked(self) -> None:
+        self._choose(self.runs.currentItem())
+
+    def _on_runs_current_item_changed(self, item, _previous) -> None:
+        self.use_run_button.setEnabled(
+            item is not None and bool(item.data(Qt.ItemDataRole.UserRole + 1))
+        )

@@ -10,7 +10,8 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import QMessageBox
 
-from kpstudio.core.runs import list_runs, new_run_id, record_run
+from kpstudio.core.project import ProjectError
+from kpstudio.core.runs import get_run, list_runs, new_run_id, record_run, set_active_run
 from kpstudio.core.training_set import snapshot
 from kpstudio.gui.canvas import Marker
 from kpstudio.gui.train_panel import TrainPanel
@@ -30,6 +31,7 @@ class TrainingController(QObject):
         self.overrides: dict = {}  # extra TrainConfig fields (tests use tiny models)
         panel.train_requested.connect(self._on_panel_train_requested)
         panel.stop_requested.connect(self.stop)
+        panel.active_run_chosen.connect(self._on_panel_active_run_chosen)
 
     @property
     def running(self) -> bool:
@@ -37,8 +39,28 @@ class TrainingController(QObject):
 
     def refresh_runs(self) -> None:
         doc = self.window.doc
-        self.panel.set_runs(list_runs(doc.project) if doc is not None else [])
+        if doc is None:
+            self.panel.set_runs([])
+        else:
+            try:
+                active = get_run(doc.project).id
+            except ProjectError:  # no run with a model yet
+                active = None
+            self.panel.set_runs(list_runs(doc.project), active)
         self.runs_changed.emit()
+
+    @Slot(str)
+    def _on_panel_active_run_chosen(self, run_id: str) -> None:
+        doc = self.window.doc
+        if doc is None:
+            return
+        try:
+            set_active_run(doc.project, run_id)
+        except ProjectError as exc:
+            QMessageBox.warning(self.window, "Active model", str(exc))
+            return
+        self.window.statusBar().showMessage(f"active model: run {run_id}", 5000)
+        self.refresh_runs()
 
     @Slot(dict)
     def _on_panel_train_requested(self, settings: dict) -> None:

@@ -99,8 +99,10 @@ def build_actions(window) -> dict[str, QAction]:
             with_controller("choose_keypoint_number", number), str(number))  # fmt: skip
 
     model_menu = bar.addMenu("&Model")
-    add("predict", "&Predict this image (newest run)", window.review.predict_current, "P",
+    add("predict", "&Predict this image (active model)", window.review.predict_current, "P",
         model_menu)  # fmt: skip
+    add("predict_selected", "Predict the &selected images", window.review.predict_selected,
+        "Shift+P", model_menu)  # fmt: skip
     add("predict_unlabeled", "Predict all &unlabeled images", window.review.predict_unlabeled,
         "Ctrl+Shift+P", model_menu)  # fmt: skip
     add("accept", "&Accept prediction as labels", window.review.accept, "Ctrl+Return",

@@ -11,7 +11,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 pytest.importorskip("pytestqt")
 pytest.importorskip("tensorflow")
-from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtCore import QItemSelectionModel, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from studio_window import train_two_epochs_and_stop, window  # noqa: E402, F401 - shared
 
@@ -28,7 +28,7 @@ from kpstudio.gui.review_panel import LOW_CONFIDENCE, VAL_ERROR  # noqa: E402
 
 def test_stored_predictions_rank_and_give_way_to_labels(tmp_path):
     folder = tmp_path / "demo"
-    build_demo_project(folder, n_images=6)
+    build_demo_project(folder, n_images=9)
     with Project.open(folder) as project:
         record_run(project, "r1", "seed", "finished", {})
         k = len(project.skeleton)
@@ -41,15 +41,23 @@ def test_stored_predictions_rank_and_give_way_to_labels(tmp_path):
         # Predicting again replaces that run's rows, never adds to them.
         store_predictions(project, "r1", {b: (xy, np.full(k, 0.95))})
         assert [i for i, _ in lowest_confidence(project, "r1")] == [a, b]
+        project.set_label(a, project.skeleton.keypoints[0], 5.0, 5.0)
+        assert [i for i, _ in lowest_confidence(project, "r1", unlabeled_only=True)] == [b]
+        project.delete_label(a, project.skeleton.keypoints[0])
         got_xy, conf = load_prediction(project, a)
         assert np.allclose(got_xy, xy) and np.allclose(conf, 0.9)
         assert load_prediction(project, a, run_id="other") is None
-        # Labeling a predicted image gives it its label status back.
+        # Labeling a predicted image gives it its label status; removing the labels again
+        # gives back 'predicted', as the prediction is still stored.
         name = project.skeleton.keypoints[0]
         project.set_label(a, name, 10.0, 10.0)
         assert project.image(a).status == "partial"
         project.delete_label(a, name)
-        assert project.image(a).status == "unlabeled"
+        assert project.image(a).status == "predicted"
+        c = [r.id for r in project.images("unlabeled")][0]
+        project.set_label(c, name, 10.0, 10.0)
+        project.delete_label(c, name)
+        assert project.image(c).status == "unlabeled"
 
 
 def test_predict_all_rank_open_accept_undo(qtbot, window):
@@ -58,13 +66,30 @@ def test_predict_all_rank_open_accept_undo(qtbot, window):
     doc, review = window.doc, window.review_panel
     unlabeled = {r.id for r in doc.images() if r.status == "unlabeled"}
     assert unlabeled
+    run_id = get_run(doc.project).id
+    assert window.train_panel.runs.item(0).text().startswith(f"★ {run_id}")
+    assert review.pck_points() == 21  # the PCK curve of the run's val split
+
+    # Predict a selection of two labeled images: stored, their labels and status untouched.
+    panel = window.image_list
+    labeled = [r.id for r in doc.images() if r.status == "done"][:2]
+    selection = panel.view.selectionModel()
+    selection.clearSelection()
+    for image_id in labeled:
+        selection.select(panel.proxy.index(panel._view_row(image_id), 0),
+                         QItemSelectionModel.SelectionFlag.Select)  # fmt: skip
+    assert set(panel.selected_ids()) == set(labeled)
+    window.actions_by_name["predict_selected"].trigger()
+    qtbot.waitUntil(lambda: all(load_prediction(doc.project, i) is not None for i in labeled),
+                    timeout=60_000)  # fmt: skip
+    assert all(doc.image(i).status == "done" for i in labeled)
     review.rank_by.setCurrentText(LOW_CONFIDENCE)
     # Cancelled at once: nothing stored, no status changed.
     window.actions_by_name["predict_unlabeled"].trigger()
     task = window.tasks[-1]
     task.worker.request_stop()
     qtbot.waitUntil(lambda: task not in window.tasks, timeout=60_000)
-    assert review.ranking.count() == 0
+    assert review.ranking.count() == 0  # labeled images are not "what to label next"
     assert not [r for r in doc.images() if r.status == "predicted"]
 
     window.actions_by_name["predict_unlabeled"].trigger()
@@ -88,7 +113,7 @@ def test_predict_all_rank_open_accept_undo(qtbot, window):
     assert doc.image(first).status == "done"
     doc.undo_stack.undo()
     assert doc.labels(first) == []
-    assert doc.image(first).status == "unlabeled"
+    assert doc.image(first).status == "predicted"  # its stored prediction is still there
 
     # Ranked by val error: the labeled val images, worst first, and the per-keypoint bars.
     review.rank_by.setCurrentText(VAL_ERROR)
