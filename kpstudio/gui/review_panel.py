@@ -54,6 +54,7 @@ class ReviewPanel(QWidget):
         self.pck_plot.setMouseEnabled(x=False, y=False)
         self.pck_plot.setYRange(0.0, 1.0, padding=0.02)
         self.pck_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.pck_plot.getAxis("bottom").enableAutoSIPrefix(False)  # 0.05, not 50 (×0.001)
         green = "#2ca02c"
         self.pck_line = self.pck_plot.plot([], [], pen=pg.mkPen(green, width=2), symbol="o",
                                            symbolSize=4, symbolBrush=green)  # fmt: skip
