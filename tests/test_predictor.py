@@ -13,13 +13,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from kpstudio.core.prediction_files import write_predictions  # noqa: E402
 from kpstudio.core.skeleton import Skeleton  # noqa: E402
-from kpstudio.ml.predictor import (  # noqa: E402
-    Prediction,
-    Predictor,
-    collect_image_files,
-    write_predictions,
-)
+from kpstudio.ml.predictor import Prediction, Predictor, collect_image_files  # noqa: E402
 
 SKELETON = Skeleton.create(["head", "tail", "paw"])
 # Fixed outputs in units of the 32 px input: (8, 16), (16, 8), (24, 24) input pixels.

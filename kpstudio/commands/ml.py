@@ -156,7 +156,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from kpstudio.ml.predictor import Predictor, collect_image_files, write_predictions
+    from kpstudio.core.prediction_files import write_predictions
+    from kpstudio.ml.predictor import Predictor, collect_image_files
 
     files = collect_image_files(args.inputs)
     if not files:

@@ -8,16 +8,17 @@ Coordinates are original image pixels, pixel-corner convention, as the labels ar
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from kpstudio.core.formats.files import write_text
 from kpstudio.core.skeleton import Skeleton
 
 PREDICTION_SUFFIXES = (".csv", ".json")
@@ -40,7 +41,7 @@ def write_predictions(
     {name: {"x", "y", "confidence"}}}) or .csv (columns image, keypoint, x, y, confidence).
 
     A keypoint without a finite position or confidence is left out rather than written as NaN,
-    which JSON cannot hold. The file appears whole or not at all (temp file + rename).
+    which JSON cannot hold. The file appears whole or not at all (formats.files.write_text).
     """
     out = Path(out)
     suffix = out.suffix.lower()
@@ -48,29 +49,23 @@ def write_predictions(
         raise ValueError(f"{out}: predictions are written as .json or .csv, "
                          f"not {suffix or 'a name without a suffix'}")  # fmt: skip
     names = list(skeleton.keypoints if isinstance(skeleton, Skeleton) else skeleton)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=out.parent, prefix=f".{out.name}.", delete=False, newline="", encoding="utf-8"
-    ) as fp:
-        try:
-            if suffix == ".json":
-                rows = [
-                    {"image": p.path, "keypoints": {n: {"x": x, "y": y, "confidence": c}
-                                                    for n, x, y, c in _points(names, p)}}
-                    for p in preds
-                ]  # fmt: skip
-                json.dump(rows, fp, indent=1, allow_nan=False)
-            else:
-                writer = csv.writer(fp)
-                writer.writerow(CSV_HEADER)
-                for p in preds:
-                    for n, x, y, c in _points(names, p):
-                        writer.writerow([p.path or "", n, x, y, c])
-        except BaseException:
-            fp.close()
-            os.unlink(fp.name)
-            raise
-    os.replace(fp.name, out)
+    # Formatted in memory first, so a bad prediction raises before any file is touched.
+    if suffix == ".json":
+        rows = [
+            {"image": p.path, "keypoints": {n: {"x": x, "y": y, "confidence": c}
+                                            for n, x, y, c in _points(names, p)}}
+            for p in preds
+        ]  # fmt: skip
+        text = json.dumps(rows, indent=1, allow_nan=False)
+    else:
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_HEADER)
+        for p in preds:
+            for n, x, y, c in _points(names, p):
+                writer.writerow([p.path or "", n, x, y, c])
+        text = buffer.getvalue()
+    write_text(out, text)
     return out
 
 

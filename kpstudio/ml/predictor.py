@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from kpstudio.core.image_reader import IMAGE_SUFFIXES, ImageReadError, read_image
 from kpstudio.core.letterbox import Letterbox, letterbox_image
-from kpstudio.core.prediction_files import Prediction, write_predictions  # noqa: F401 (for the CLI)
+from kpstudio.core.prediction_files import Prediction
 from kpstudio.core.skeleton import Skeleton
 from kpstudio.ml.model_file import load_model_file
 
