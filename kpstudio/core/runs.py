@@ -98,6 +98,4 @@ def set_active_run(project: Project, run_id: str | None) -> None:
         if run_id is None:
             conn.execute("DELETE FROM meta WHERE key = ?", (ACTIVE_RUN_KEY,))
         else:
-            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
-                         "DO UPDATE SET value = excluded.value",
-                         (ACTIVE_RUN_KEY, json.dumps(run_id)))  # fmt: skip
+            project._set_meta(ACTIVE_RUN_KEY, run_id)  # the store's one meta writer

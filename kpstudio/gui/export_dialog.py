@@ -122,9 +122,8 @@ class ExportDialog(QDialog):
         self.dataset_format = _combo({f: DATASET_FORMATS[f][0] for f in EXPORT_FORMATS})
         self.dataset_button = QPushButton("Export dataset…")
         self.dataset_button.clicked.connect(self._on_dataset_button_clicked)
-        images = self._project.images()
-        labeled = sum(r.status in ("partial", "done") for r in images)
-        about = f"{len(images)} images, {labeled} with labels"
+        counts = self._project.counts()
+        about = f"{counts['images']} images, {counts['labeled_images']} with labels"
         note = "Coordinates are written in each format's own convention (see the README)."
         return self._tab(about, self.dataset_format, note, self.dataset_button, True)
 

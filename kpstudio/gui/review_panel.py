@@ -132,7 +132,8 @@ class ReviewPanel(QWidget):
             self.plot.addItem(self.bars)
 
     def pck_points(self) -> int:
-        return len(self.pck_line.getData()[0] if self.pck_line.getData()[0] is not None else [])
+        xs, _ = self.pck_line.getData()
+        return 0 if xs is None else len(xs)
 
     def bar_heights(self) -> list[float]:
         return [] if self.bars is None else list(self.bars.opts["height"])
