@@ -30,6 +30,16 @@ def openfield(shared_dir) -> Path:
     return path
 
 
+@pytest.fixture
+def demo(tmp_path) -> Path:
+    """A small synthetic project: 9 stick-figure images, 6 labeled and 3 to label."""
+    from kpstudio.core.demo import build_demo_project
+
+    folder = tmp_path / "demo"
+    build_demo_project(folder, n_images=9)
+    return folder
+
+
 TINY_PARAMS = {"width": 8, "decoder": 16}  # a default-architecture model small enough for tests
 
 

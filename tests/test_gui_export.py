@@ -15,7 +15,6 @@ from conftest import TINY_PARAMS  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QLabel  # noqa: E402
 
-from kpstudio.core.demo import build_demo_project  # noqa: E402
 from kpstudio.core.predictions import store_predictions  # noqa: E402
 from kpstudio.core.project import Project  # noqa: E402
 from kpstudio.core.runs import record_run  # noqa: E402
@@ -23,13 +22,6 @@ from kpstudio.gui.export_dialog import MODEL_FORMATS, ExportDialog  # noqa: E402
 from kpstudio.gui.main_window import MainWindow  # noqa: E402
 
 TF_TIMEOUT_MS = 180_000  # a TFLite conversion of the tiny model takes seconds; CI can be slow
-
-
-@pytest.fixture
-def demo(tmp_path):
-    folder = tmp_path / "demo"
-    build_demo_project(folder, n_images=9)  # 6 labeled, 3 to label
-    return folder
 
 
 @pytest.fixture

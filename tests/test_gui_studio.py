@@ -13,17 +13,9 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
-from kpstudio.core.demo import build_demo_project  # noqa: E402
 from kpstudio.core.labelset import Visibility  # noqa: E402
 from kpstudio.core.project import Project  # noqa: E402
 from kpstudio.gui.main_window import MainWindow  # noqa: E402
-
-
-@pytest.fixture
-def demo(tmp_path):
-    folder = tmp_path / "demo"
-    build_demo_project(folder, n_images=9)  # 6 labeled, 3 to label
-    return folder
 
 
 @pytest.fixture
