@@ -78,6 +78,17 @@ def test_time_budget_and_resume(demo):
     assert any("resumed" in note for note in resumed.notes)
 
 
+def test_early_stopping_waits_for_the_second_half_of_the_schedule(demo, monkeypatch):
+    _, data = demo
+    # A val error that never improves after the first epoch: stale from epoch 2 on.
+    monkeypatch.setattr("kpstudio.ml.train.mean_px_error", lambda *args: 5.0)
+    result = train(data, TrainConfig(**TINY, epochs=12, patience=2))
+    assert result.status == "finished" and result.best_epoch == 1
+    # Stale for 2 epochs at epoch 3, but the learning rate is still high until half-way.
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4, 5, 6]
+    assert any("stopped early: no better val error for 5 epochs" in n for n in result.notes)
+
+
 def test_cli_train_evaluate_predict_record_the_run(demo, tmp_path):
     folder, data = demo
 

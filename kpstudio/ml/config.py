@@ -35,7 +35,8 @@ class TrainConfig:
     learning_rate: float | None = None
     seed: int = 0
     augment: bool = True
-    patience: int = 150  # epochs without a better val error before stopping early
+    # Epochs without a better val error before stopping early, once half the schedule is done.
+    patience: int = 150
     strategy: str = "default"  # default | mirrored | multiworker
     params: dict = field(default_factory=dict)  # architecture parameters (width, ...)
     # Train the default model on crop×crop windows around the animal (None: chosen from the

@@ -191,8 +191,11 @@ def train(
                     "elapsed_s": elapsed, "eta_s": remaining,
                     "preview": preview(infer, cfg.input_size)})  # fmt: skip
             checkpoint.maybe_save(run_dir, model, optimizer, state)
-            if stale >= cfg.patience:
-                notes.append(f"stopped early: no better val error for {cfg.patience} epochs")
+            # A plateau while the learning rate is still high is mostly that rate, not
+            # convergence: the cosine schedule finds its best weights in the second half (a
+            # 10-minute run stopped at minute 5 on 2.20 px where it reached 1.85 px in full).
+            if stale >= cfg.patience and progress >= 0.5:
+                notes.append(f"stopped early: no better val error for {stale} epochs")
                 break
             if budget and elapsed + typical > budget:
                 notes.append(f"stopped at the {cfg.max_minutes:g}-minute budget")
