@@ -126,10 +126,11 @@ def build_default(
 
     Lean by measurement, on this 2-core CPU (benchmarks/bench_train.py, 10 minutes on the
     openfield set): a residual encoder with two convolutions per level and a 3×3 convolution
-    at stride 4 trained 113 crops/s to 1.92 px; this one, with one convolution at the coarse
-    levels, no projection shortcuts and the stride-4 level a plain sum of the upsampled
-    pyramid and its lateral, trains 158 crops/s to 1.85 px. Small convolutions cost a fixed
-    overhead each on a CPU, so fewer layers beat thinner ones.
+    at stride 4 trained 113 crops/s to 1.92 px (7× the seed's steps at 64×64); this one, with
+    one convolution at the coarse levels, no projection shortcuts and the stride-4 level a
+    plain sum of the upsampled pyramid and its lateral, trains 153 crops/s to 1.84 px (12×).
+    Small convolutions cost a fixed overhead each on a CPU, so fewer layers beat thinner ones:
+    narrower decoders saved FLOPs but no time.
 
     BatchNorm momentum 0.9 (not Keras' 0.99): with ~100 images an epoch is a handful of steps,
     and slow moving averages kept validation error high for minutes."""
