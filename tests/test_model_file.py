@@ -77,7 +77,9 @@ def test_manifest_records_what_is_needed_to_rebuild_and_trust_the_model(saved):
     assert m["preprocessing"]["color"] == "RGB" and m["preprocessing"]["range"] == [0, 255]
     assert m["metrics"] == {"val_px": 4.25, "per_keypoint_px": [1.0, 2.0, 3.0]}
     assert set(m["versions"]) == {"kpstudio", "tensorflow", "keras", "numpy"}
-    assert m["weights"] == {"file": "model.weights.h5", "sha256": weights_hash}
+    model = saved[1]
+    shapes = [list(w.shape) for w in model.weights]
+    assert m["weights"] == {"file": "model.weights.h5", "sha256": weights_hash, "shapes": shapes}
     assert m["run_id"] == "run-7" and m["created"]
 
 
@@ -220,6 +222,31 @@ def test_invalid_manifests_are_refused(saved, tmp_path, changes, message):
     path, _ = saved
     bad = edit_manifest(path, tmp_path / "bad.kpmodel", **changes)
     with pytest.raises(ModelFileError, match=message):
+        load_model_file(bad)
+
+
+def test_weights_of_another_layout_are_refused_not_half_loaded(saved, tmp_path):
+    """What a model file from a kpstudio whose architecture code has changed since looks like:
+    its weights no longer fit the model our code builds for the same name and parameters."""
+    path, _ = saved
+    # The recorded layout differs from what these parameters build (width 16, not 8).
+    bad = edit_manifest(path, tmp_path / "other.kpmodel",
+                        architecture={"name": "default", "params": {}})  # fmt: skip
+    with pytest.raises(ModelFileError, match=r"of other shapes\).*another kpstudio version"):
+        load_model_file(bad)
+    # A file from before the layout was recorded: Keras' own mismatch (an error, or only a
+    # warning when part of the model finds nothing in the file) is refused just as clearly.
+    from kpstudio.ml.models import build_model
+
+    seed = build_model("seed", 3, 16)  # small: 1 M parameters
+    seed_file = tmp_path / "seed.kpmodel"
+    save_model_file(seed_file, seed, arch="seed", params={}, input_size=16, skeleton=SKELETON)
+    manifest = read_manifest(seed_file)
+    del manifest["weights"]["shapes"]
+    bad = edit_manifest(seed_file, tmp_path / "unrecorded.kpmodel", input_size=64,
+                        weights=manifest["weights"],
+                        architecture={"name": "default", "params": PARAMS})  # fmt: skip
+    with pytest.raises(ModelFileError, match="do not fit a 'default' model.*another kpstudio"):
         load_model_file(bad)
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import tempfile
+import warnings
 import zipfile
 import zlib
 from datetime import UTC, datetime
@@ -103,7 +104,13 @@ def save_model_file(
                 "keras": keras.__version__,
                 "numpy": np.__version__,
             },
-            "weights": {"file": WEIGHTS_NAME, "sha256": _sha256_file(weights)},
+            # The weight layout, checked before loading: an architecture whose code changed
+            # since the file was written is refused, never half-loaded.
+            "weights": {
+                "file": WEIGHTS_NAME,
+                "sha256": _sha256_file(weights),
+                "shapes": _weight_shapes(model),
+            },
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         clash = sorted(set(extra or {}) & set(manifest))
@@ -154,18 +161,40 @@ def load_model_file(path: str | os.PathLike) -> tuple[dict, keras.Model]:
                     f"{path}: the model weights do not match their hash in the manifest; the "
                     "file is damaged or was altered"
                 )
+
+            def misfit(problem: str) -> ModelFileError:
+                return ModelFileError(
+                    f"{path}: the weights do not fit a {arch['name']!r} model with parameters "
+                    f"{arch['params']} ({problem}); the file was probably made by another "
+                    "kpstudio version: open it with that version, or train the model again"
+                )
+
             try:
                 model = build_model(
                     arch["name"], manifest["num_keypoints"], manifest["input_size"],
                     **arch["params"],
                 )  # fmt: skip
-                model.load_weights(weights)
+            except (TypeError, ValueError) as exc:
+                raise misfit(str(exc).strip().splitlines()[0]) from None
+            saved = manifest["weights"].get("shapes")
+            if saved is not None and saved != _weight_shapes(model):
+                raise misfit(f"{len(saved)} weight arrays saved, {len(model.weights)} built, "
+                             "of other shapes")  # fmt: skip
+            try:
+                # Keras only warns when part of a model finds no weights in the file (that part
+                # keeps its random initial values): an error here.
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    model.load_weights(weights)
             except (TypeError, ValueError, KeyError, OSError) as exc:
-                raise ModelFileError(
-                    f"{path}: the weights do not fit a {arch['name']!r} model with parameters "
-                    f"{arch['params']} ({str(exc).strip().splitlines()[0]})"
-                ) from None
+                raise misfit(str(exc).strip().splitlines()[0]) from None
+            if caught:
+                raise misfit(str(caught[0].message).strip().splitlines()[0])
     return manifest, model
+
+
+def _weight_shapes(model: keras.Model) -> list[list[int]]:
+    return [[int(d) for d in w.shape] for w in model.weights]
 
 
 def _open_zip(path: Path) -> zipfile.ZipFile:
@@ -293,6 +322,12 @@ def _check_manifest(m: Any, path: Path) -> None:
         or not _SHA256.match(weights["sha256"])
     ):
         raise bad(f"has an invalid weights entry {weights!r}")
+    shapes = weights.get("shapes")
+    if shapes is not None and not (  # absent in files written before it was recorded
+        isinstance(shapes, list)
+        and all(isinstance(s, list) and all(_is_int(d) and d >= 0 for d in s) for s in shapes)
+    ):
+        raise bad("has an invalid list of weight shapes")
     if not isinstance(m.get("metrics", {}), dict):
         raise bad("has metrics that are not a mapping")
 
