@@ -47,6 +47,23 @@ def test_stored_predictions_of_one_run_in_image_order(project):
     assert [p.path for p in stored_predictions(project, "r2")] == ["images/b.png"]
 
 
+def test_many_answers_are_stored_in_chunks_and_a_bad_one_stores_nothing(project, monkeypatch):
+    import kpstudio.core.predictions as predictions
+
+    monkeypatch.setattr(predictions, "STORE_CHUNK", 2)  # 5 images: three transactions
+    folder = project.folder / "images"
+    ids = project.add_images([(folder / f"d{i}.png", 64, 48, f"shad{i}") for i in range(5)])
+    answers = {i: (np.full((3, 2), float(i)), np.full(3, 0.5)) for i in ids}
+    bad = {**answers, ids[-1]: (np.zeros((2, 2)), np.ones(2))}  # two keypoints, not three
+    with pytest.raises(ValueError, match=f"image {ids[-1]} must have 3 keypoints"):
+        store_predictions(project, "r2", bad)
+    assert [p.path for p in stored_predictions(project, "r2")] == ["images/b.png"]
+    store_predictions(project, "r2", answers)
+    preds = stored_predictions(project, "r2")
+    assert len(preds) == 6 and preds[-1].xy[0, 0] == float(ids[-1])
+    assert {project.image(i).status for i in ids} == {"predicted"}
+
+
 def test_csv_export_round_trips_the_stored_values(project, tmp_path):
     out = tmp_path / "out" / "preds.csv"
     assert export_stored_predictions(project, "r1", out) == 2

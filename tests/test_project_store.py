@@ -125,6 +125,32 @@ def test_same_process_cannot_open_twice_for_writing(project):
         Project.open(project.folder)
 
 
+def test_a_worker_thread_writes_through_its_own_handle_under_the_same_lock(project):
+    import threading
+
+    image = project.images()[0]
+    errors = []
+
+    def work():  # an SQLite connection belongs to its thread: the handle is made here
+        try:
+            with project.worker_handle() as store:
+                store.set_label(image.id, "nose", 3.5, 4.5)
+        except Exception as exc:  # surfaced in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert not errors
+    assert [(lab.x, lab.y) for lab in project.labels(image.id)] == [(3.5, 4.5)]
+    # Closing the worker's handle left the project locked by the first one.
+    with pytest.raises(ProjectLockedError):
+        Project.open(project.folder)
+    with Project.open(project.folder, readonly=True) as reader:
+        with pytest.raises(ProjectError, match="read-only"):
+            reader.worker_handle()
+
+
 def test_moving_the_folder_with_its_images_keeps_it_valid(tmp_path):
     base = tmp_path / "a"
     (base / "imgs").mkdir(parents=True)

@@ -18,13 +18,18 @@ def _keypoint_ids(project: Project) -> list[int]:
     return [project._keypoint_id(name) for name in project.skeleton.keypoints]
 
 
+STORE_CHUNK = 500  # images per transaction when storing predictions
+
+
 def store_predictions(
     project: Project, run_id: str, results: dict[int, tuple[np.ndarray, np.ndarray]]
 ) -> None:
-    """Write `results` {image id: (xy (K, 2), confidence (K,))} of `run_id` in one transaction,
-    replacing that run's rows for those images; unlabeled images become 'predicted'."""
+    """Write `results` {image id: (xy (K, 2), confidence (K,))} of `run_id`, replacing that
+    run's rows for those images; unlabeled images become 'predicted'. One transaction per
+    STORE_CHUNK images (each image's answer whole), so a label edit from another connection
+    waits a fraction of a second, not the ~10 s that 100,000 answers take in one."""
     ids = _keypoint_ids(project)
-    rows = []
+    rows: dict[int, list[tuple]] = {}  # checked in full before anything is written
     for image_id, (xy, confidence) in results.items():
         xy, confidence = np.asarray(xy, np.float64), np.asarray(confidence, np.float64)
         if xy.shape != (len(ids), 2) or confidence.shape != (len(ids),):
@@ -32,19 +37,27 @@ def store_predictions(
                 f"a prediction for image {image_id} must have {len(ids)} keypoints, "
                 f"not xy {xy.shape} and confidence {confidence.shape}"
             )
-        for kp_id, (x, y), conf in zip(ids, xy, confidence):
-            if np.isfinite(x) and np.isfinite(y) and np.isfinite(conf):
-                rows.append((run_id, int(image_id), 0, kp_id, float(x), float(y), float(conf)))
-    with project.transaction() as conn:
-        for image_id in results:
-            conn.execute(
-                "DELETE FROM predictions WHERE run_id = ? AND image_id = ?", (run_id, image_id)
+        rows[int(image_id)] = [
+            (run_id, int(image_id), 0, kp_id, float(x), float(y), float(conf))
+            for kp_id, (x, y), conf in zip(ids, xy, confidence)
+            if np.isfinite(x) and np.isfinite(y) and np.isfinite(conf)
+        ]
+    image_ids = list(rows)
+    for start in range(0, len(image_ids), STORE_CHUNK):
+        chunk = image_ids[start : start + STORE_CHUNK]
+        with project.transaction() as conn:
+            conn.executemany(
+                "DELETE FROM predictions WHERE run_id = ? AND image_id = ?",
+                [(run_id, i) for i in chunk],
             )
-        conn.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        conn.executemany(
-            "UPDATE images SET status = 'predicted' WHERE id = ? AND status = 'unlabeled'",
-            [(int(i),) for i in results],
-        )
+            conn.executemany(
+                "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [row for i in chunk for row in rows[i]],
+            )
+            conn.executemany(
+                "UPDATE images SET status = 'predicted' WHERE id = ? AND status = 'unlabeled'",
+                [(i,) for i in chunk],
+            )
 
 
 def load_prediction(
