@@ -124,7 +124,8 @@ class ReviewController(QObject):
 
     def predict_images(self, image_ids: list[int], title: str) -> None:
         """Predict `image_ids` with the active model in a Task (progress, Cancel) and store
-        the answers; unlabeled ones become 'predicted'. A cancelled run stores nothing."""
+        the answers; unlabeled ones become 'predicted'. Cancelled while predicting, it stores
+        nothing; once all answers are in, they are stored even if Cancel comes then."""
         win = self.window
         project = win.doc.project
         try:
@@ -135,6 +136,7 @@ class ReviewController(QObject):
         images = {str(project.image_path(project.image(i))): i for i in image_ids}
         path, names = run.model_file(project), tuple(win.doc.skeleton.keypoints)
         cached = self.predictor if self.run_id == run.id else None
+        stored: list[dict] = []  # the answers the job wrote; read once its thread has ended
 
         def job(progress, should_stop):
             from kpstudio.ml.predictor import Predictor
@@ -151,14 +153,19 @@ class ReviewController(QObject):
 
             preds, _bad = predictor.predict_files(list(images), batch_size=16, progress=step)
             results = {images[p.path]: (p.xy, p.confidence) for p in preds}
-            return predictor, results
+            # Stored here, not in the UI thread: 100,000 answers take ~10 s to write.
+            with project.worker_handle() as store:
+                store_predictions(store, run.id, results)
+            stored.append(results)
+            return predictor
 
-        def done(answer):
-            predictor, results = answer
+        def done(predictor):
             self.predictor, self.run_id = predictor, run.id
-            if win.doc is None or win.doc.project is not project:
+
+        def ended():  # after done, or after a Cancel that came once the answers were stored
+            if not stored or win.doc is None or win.doc.project is not project:
                 return
-            store_predictions(project, run.id, results)
+            results = stored[0]
             if len(results) <= 1000:  # row by row keeps the list's selection and scroll
                 for image_id in results:
                     win.image_list.model.refresh_image(image_id)
@@ -172,7 +179,7 @@ class ReviewController(QObject):
                 self._show(current, pred, f"prediction of run {run.id}")
             win.statusBar().showMessage(f"predicted {len(results)} images with run {run.id}", 8000)
 
-        start_task(win, title, job, done)
+        start_task(win, title, job, done).ended.connect(ended)
 
     def accept(self) -> int:
         """Turn the shown prediction into labels for the keypoints not labeled yet."""

@@ -4,6 +4,7 @@ open a ranked image with its stored prediction, accept it, undo."""
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -60,8 +61,15 @@ def test_stored_predictions_rank_and_give_way_to_labels(tmp_path):
         assert project.image(c).status == "unlabeled"
 
 
-def test_predict_all_rank_open_accept_undo(qtbot, window):
+def test_predict_all_rank_open_accept_undo(qtbot, window, monkeypatch):
     train_two_epochs_and_stop(qtbot, window)
+    storing_threads = []  # predictions are written off the UI thread (100,000 take ~10 s)
+
+    def store(*args):
+        storing_threads.append(threading.current_thread())
+        store_predictions(*args)
+
+    monkeypatch.setattr("kpstudio.gui.review.store_predictions", store)
 
     doc, review = window.doc, window.review_panel
     unlabeled = {r.id for r in doc.images() if r.status == "unlabeled"}
@@ -98,6 +106,7 @@ def test_predict_all_rank_open_accept_undo(qtbot, window):
     assert set(review.image_ids()) == unlabeled
     assert "confidence" in review.ranking.item(0).text()
     assert window.image_list.model.counts().get("predicted") == len(unlabeled)
+    assert len(storing_threads) == 2 and threading.main_thread() not in storing_threads
 
     # The least sure image, opened from the ranking, shows its stored prediction.
     first = review.image_ids()[0]
