@@ -135,6 +135,7 @@ def test_a_worker_thread_writes_through_its_own_handle_under_the_same_lock(proje
         try:
             with project.worker_handle() as store:
                 store.set_label(image.id, "nose", 3.5, 4.5)
+                store.set_skeleton(Skeleton.create([*SKELETON.keypoints, "tail"]))
         except Exception as exc:  # surfaced in the test's thread
             errors.append(exc)
 
@@ -143,6 +144,9 @@ def test_a_worker_thread_writes_through_its_own_handle_under_the_same_lock(proje
     thread.join()
     assert not errors
     assert [(lab.x, lab.y) for lab in project.labels(image.id)] == [(3.5, 4.5)]
+    # This handle had the old skeleton cached; it sees the worker's.
+    assert project.skeleton.keypoints[-1] == "tail"
+    project.set_label(image.id, "tail", 1.0, 2.0)
     # Closing the worker's handle left the project locked by the first one.
     with pytest.raises(ProjectLockedError):
         Project.open(project.folder)

@@ -72,6 +72,7 @@ class Project:
         self._lock = lock
         self._owns_lock = owns_lock
         self._write_turn = write_turn or threading.Lock()
+        self._data_version = None
         self._skeleton: Skeleton | None = None
         self._keypoint_ids: dict[str, int] = {}
 
@@ -201,8 +202,12 @@ class Project:
     # -- skeleton -----------------------------------------------------------------------
     @property
     def skeleton(self) -> Skeleton | None:
-        if self._skeleton is None:
+        # data_version moves when another connection (a worker handle) commits: an import
+        # there may have changed the skeleton this handle has cached.
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._skeleton is None or version != self._data_version:
             self._load_skeleton()
+            self._data_version = version
         return self._skeleton
 
     def _load_skeleton(self) -> None:
