@@ -309,3 +309,48 @@ def test_stopping_before_the_first_epoch_leaves_no_busy_bar(qtbot, window):
     assert panel.progress.maximum() == 0  # busy until the first epoch
     panel.set_running(False)
     assert panel.progress.maximum() > 0 and panel.progress.value() == 0
+
+
+def test_import_runs_in_a_worker_and_the_window_adopts_its_skeleton(
+    qtbot, tmp_path, openfield, monkeypatch
+):
+    import threading
+
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    import kpstudio.core.project_transfer as transfer
+
+    Project.create(tmp_path / "empty").close()
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.open_project(tmp_path / "empty")
+    importing_threads, warnings = [], []
+    real_import = transfer.import_labelset
+
+    def recording_import(*args, **kwargs):  # hashing 116 images and writing their labels
+        importing_threads.append(threading.current_thread())
+        return real_import(*args, **kwargs)
+
+    monkeypatch.setattr(transfer, "import_labelset", recording_import)
+    monkeypatch.setattr(QInputDialog, "getItem", staticmethod(lambda *a: ("coco", True)))
+    monkeypatch.setattr("kpstudio.gui.file_flows.QMessageBox.warning",
+                        lambda parent, title, text: warnings.append(text))  # fmt: skip
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"images": [], "annotations": [], "categories": [')
+    for path in (bad, openfield / "annotations.json"):
+        monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                            staticmethod(lambda *a, path=path: (str(path), "")))  # fmt: skip
+        win.actions_by_name["import"].trigger()
+        qtbot.waitUntil(lambda: not win.tasks, timeout=60_000)
+        if path == bad:  # refused with the file named; nothing written
+            qtbot.waitUntil(lambda: bool(warnings))
+            assert str(bad) in warnings[0] and win.doc.images() == []
+    qtbot.waitUntil(lambda: win.image_list.model.rowCount() == 116, timeout=10_000)
+    assert importing_threads and threading.main_thread() not in importing_threads
+    # The window's handle sees the skeleton the worker's import wrote.
+    assert win.doc.skeleton.keypoints == ("snout", "leftear", "rightear", "tailbase")
+    assert win.doc.project.counts()["labeled_images"] == 116
+    win.close()

@@ -2,7 +2,8 @@
 has a dialog of its own, kpstudio.gui.export_dialog).
 
 Slow parts (scanning images, sampling video, parsing annotation files) run as Tasks off the UI
-thread; the project database is only written from the UI thread.
+thread. An import also writes there (hashing every image and writing thousands of labels
+froze the window), through the project's worker handle.
 """
 
 from __future__ import annotations
@@ -168,12 +169,24 @@ def import_annotations(window) -> None:
         return
     remember_folder(window, "import", Path(path))
 
-    def done(labels):
-        try:
-            summary = import_labelset(window.doc.project, labels)
-        except Exception as exc:
-            QMessageBox.warning(window, "Import", str(exc))
+    project = window.doc.project
+    imported: list[dict] = []  # the summary, once the import is written
+
+    def job(progress, should_stop):
+        labels = read_labels(fmt, Path(path))
+
+        def step(done, total):  # images are hashed before anything is written
+            if should_stop():
+                raise InterruptedError
+            progress(done, total)
+
+        with project.worker_handle() as store:
+            imported.append(import_labelset(store, labels, progress=step))
+
+    def ended():  # after success, or after a Cancel that came once the import was written
+        if not imported or window.doc is None or window.doc.project is not project:
             return
+        summary = imported[0]
         window.doc.undo_stack.clear()  # an import is not undoable: older steps could clash
         window.doc.images_changed.emit()
         window.doc.skeleton_changed.emit()
@@ -181,8 +194,9 @@ def import_annotations(window) -> None:
             f"imported {summary['images']} images ({summary['labeled_images']} labeled)", 5000
         )
 
-    _run(window, f"Reading {Path(path).name}…",
-         lambda progress, should_stop: read_labels(fmt, Path(path)), done)  # fmt: skip
+    task = _run(window, f"Importing {Path(path).name}…", job, lambda _: None,
+                lambda message: QMessageBox.warning(window, "Import", message))  # fmt: skip
+    task.ended.connect(ended)
 
 
 def edit_skeleton(window) -> None:
