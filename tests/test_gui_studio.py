@@ -354,3 +354,41 @@ def test_import_runs_in_a_worker_and_the_window_adopts_its_skeleton(
     assert win.doc.skeleton.keypoints == ("snout", "leftear", "rightear", "tailbase")
     assert win.doc.project.counts()["labeled_images"] == 116
     win.close()
+
+
+def test_adding_a_folder_writes_in_the_worker_and_lists_unreadable_files(
+    qtbot, tmp_path, monkeypatch
+):
+    import threading
+
+    import cv2
+    from PySide6.QtWidgets import QFileDialog
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"img{i}.png"), np.full((30, 40, 3), 60 * i, np.uint8))
+    (folder / "broken.png").write_bytes(b"not a png")
+    Project.create(tmp_path / "proj").close()
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.open_project(tmp_path / "proj")
+    writing_threads, warnings = [], []
+    real_add = Project.add_images
+
+    def recording_add(self, entries):
+        writing_threads.append(threading.current_thread())
+        return real_add(self, entries)
+
+    monkeypatch.setattr(Project, "add_images", recording_add)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a: str(folder)))
+    monkeypatch.setattr("kpstudio.gui.file_flows.QMessageBox.warning",
+                        lambda parent, title, text: warnings.append(text))  # fmt: skip
+    win.actions_by_name["add_images"].trigger()
+    qtbot.waitUntil(lambda: win.image_list.model.rowCount() == 3, timeout=30_000)
+    assert writing_threads and threading.main_thread() not in writing_threads
+    assert len(warnings) == 1 and "broken.png" in warnings[0] and "added 3 images" in warnings[0]
+    qtbot.waitUntil(lambda: win.controller.image_id is not None)  # the first image opens
+    win.close()

@@ -126,13 +126,6 @@ class Document(QObject):
         if skeleton != self.skeleton or renames:
             self.undo_stack.push(EditSkeleton(self, skeleton, renames or {}))
 
-    def add_image_files(self, entries) -> list[int]:
-        """Add scanned images ((path, width, height, sha256) tuples). Not undoable: adding
-        images changes no label, and removing them again would be surprising."""
-        ids = self.project.add_images(entries)
-        self.images_changed.emit()
-        return ids
-
     def mark_unreadable(self, image_id: int) -> None:
         """The image file could not be decoded: flag it in the list (not an undoable edit)."""
         self.project.mark_unreadable(image_id)

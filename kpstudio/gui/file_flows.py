@@ -87,27 +87,46 @@ def add_image_folder(window, folder: Path | None = None) -> None:
         folder = Path(chosen)
     remember_folder(window, "images", folder)
 
+    project, added = window.doc.project, []
+
     def job(progress, should_stop):
         def tick(done, total):
             if should_stop():
                 raise InterruptedError
             progress(done, total)
 
-        return scan_folder(folder, progress=tick)
+        good, bad = scan_folder(folder, progress=tick)
+        _add_scanned(project, good, added)
+        return good, bad
 
     def done(result):
         good, bad = result
-        window.doc.add_image_files((i.path, i.width, i.height, i.sha256) for i in good)
         message = f"added {len(good)} images from {folder}"
         if bad:
             listed = "\n".join(f"{p.name}: {m}" for p, m in bad[:10])
             QMessageBox.warning(window, "Some images could not be read",
                                 f"{message}; {len(bad)} could not be read:\n{listed}")  # fmt: skip
         window.statusBar().showMessage(message, 5000)
-        if window.controller and window.controller.image_id is None and good:
-            window.show_image(window.doc.images()[0].id)
 
-    _run(window, f"Scanning {folder.name}…", job, done)
+    task = _run(window, f"Scanning {folder.name}…", job, done)
+    task.ended.connect(lambda: _show_added(window, project, added))
+
+
+def _add_scanned(project, infos, added: list) -> None:
+    """In a Task's job: add scanned images through the worker's own connection (100,000 rows
+    take ~5 s, too long for the UI thread). Not undoable: adding images changes no label."""
+    with project.worker_handle() as store:
+        added.extend(store.add_images((i.path, i.width, i.height, i.sha256) for i in infos))
+
+
+def _show_added(window, project, added: list) -> None:
+    """Once the Task has ended (also after a Cancel that came once the rows were written):
+    the image list shows the new images, and the first one opens if none is shown."""
+    if not added or window.doc is None or window.doc.project is not project:
+        return
+    window.doc.images_changed.emit()
+    if window.controller and window.controller.image_id is None:
+        window.show_image(window.doc.images()[0].id)
 
 
 def add_video_frames(window) -> None:
@@ -141,15 +160,19 @@ def add_video_frames(window) -> None:
     out = window.doc.project.folder / "frames" / Path(path).stem
     kind = "diverse" if method.startswith("diverse") else "even"
 
+    project, added = window.doc.project, []
+
     def job(progress, should_stop):
         files = extract_frames(path, out, count, kind, progress=progress, should_stop=should_stop)
-        return [scan_image(f) for f in files]
+        infos = [scan_image(f) for f in files]
+        _add_scanned(project, infos, added)
+        return infos
 
     def done(infos):
-        window.doc.add_image_files((i.path, i.width, i.height, i.sha256) for i in infos)
         window.statusBar().showMessage(f"added {len(infos)} frames of {Path(path).name}", 5000)
 
-    _run(window, f"Sampling {count} frames…", job, done)
+    task = _run(window, f"Sampling {count} frames…", job, done)
+    task.ended.connect(lambda: _show_added(window, project, added))
 
 
 def import_annotations(window) -> None:
