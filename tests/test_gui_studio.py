@@ -311,6 +311,17 @@ def test_stopping_before_the_first_epoch_leaves_no_busy_bar(qtbot, window):
     assert panel.progress.maximum() > 0 and panel.progress.value() == 0
 
 
+def _window_on_a_new_project(qtbot, tmp_path) -> MainWindow:
+    """The studio on a new project without images or skeleton."""
+    Project.create(tmp_path / "new").close()
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.open_project(tmp_path / "new")
+    return win
+
+
 def test_import_runs_in_a_worker_and_the_window_adopts_its_skeleton(
     qtbot, tmp_path, openfield, monkeypatch
 ):
@@ -320,12 +331,7 @@ def test_import_runs_in_a_worker_and_the_window_adopts_its_skeleton(
 
     import kpstudio.core.project_transfer as transfer
 
-    Project.create(tmp_path / "empty").close()
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings)
-    qtbot.addWidget(win)
-    win.show()
-    assert win.open_project(tmp_path / "empty")
+    win = _window_on_a_new_project(qtbot, tmp_path)
     importing_threads, warnings = [], []
     real_import = transfer.import_labelset
 
@@ -369,12 +375,7 @@ def test_adding_a_folder_writes_in_the_worker_and_lists_unreadable_files(
     for i in range(3):
         cv2.imwrite(str(folder / f"img{i}.png"), np.full((30, 40, 3), 60 * i, np.uint8))
     (folder / "broken.png").write_bytes(b"not a png")
-    Project.create(tmp_path / "proj").close()
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings)
-    qtbot.addWidget(win)
-    win.show()
-    assert win.open_project(tmp_path / "proj")
+    win = _window_on_a_new_project(qtbot, tmp_path)
     writing_threads, warnings = [], []
     real_add = Project.add_images
 
