@@ -85,7 +85,7 @@ class LabelStore:
                 "updated = excluded.updated",
                 rows,
             )
-            self._refresh_status(conn, image_id)
+            self.refresh_status(conn, (image_id,))
 
     def delete_label(self, image_id: int, keypoint: str, *, instance: int = 0) -> None:
         """Forget a keypoint's label on an image (back to 'not labeled yet')."""
@@ -95,7 +95,7 @@ class LabelStore:
                 "DELETE FROM labels WHERE image_id = ? AND instance = ? AND keypoint_id = ?",
                 (image_id, instance, kid),
             )
-            self._refresh_status(conn, image_id)
+            self.refresh_status(conn, (image_id,))
 
     def replace_instances(
         self, conn: sqlite3.Connection, image_id: int, instances: list[Instance], source: str
@@ -115,9 +115,13 @@ class LabelStore:
             "updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-        self._refresh_status(conn, image_id)
+        self.refresh_status(conn, (image_id,))
 
-    def _refresh_status(self, conn: sqlite3.Connection, image_id: int | None = None) -> None:
+    def refresh_status(
+        self, conn: sqlite3.Connection, image_ids: Iterable[int] | None = None
+    ) -> None:
+        """Inside a caller's transaction: recompute the status of `image_ids` (None: of every
+        image) from their labels and stored predictions."""
         # An image is done when every instance on it has a decision for every keypoint; one
         # without labels but with a stored model prediction is 'predicted' (so undoing an
         # accepted prediction gives the image back its prediction, not 'unlabeled').
@@ -130,10 +134,11 @@ class LabelStore:
                            GROUP BY instance HAVING COUNT(*) < :k) THEN 'partial'
               ELSE 'done' END
             WHERE status != 'unreadable'"""
-        args = {"k": len(self._keypoint_ids)}
-        if image_id is not None:
-            sql, args["id"] = sql + " AND id = :id", image_id
-        conn.execute(sql, args)
+        k = len(self._keypoint_ids)
+        if image_ids is None:
+            conn.execute(sql, {"k": k})
+        else:
+            conn.executemany(sql + " AND id = :id", [{"k": k, "id": int(i)} for i in image_ids])
 
 
 def _visibility(value, keypoint: str) -> Visibility:

@@ -54,10 +54,7 @@ def store_predictions(
                 "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [row for i in chunk for row in rows[i]],
             )
-            conn.executemany(
-                "UPDATE images SET status = 'predicted' WHERE id = ? AND status = 'unlabeled'",
-                [(i,) for i in chunk],
-            )
+            project.refresh_status(conn, chunk)  # unlabeled → predicted, by the store's rule
 
 
 def load_prediction(

@@ -198,7 +198,7 @@ class Project(LabelStore):
         deleted, changed_count, ids = write_skeleton(conn, skeleton, renames)
         self._skeleton, self._keypoint_ids = skeleton, ids
         if changed_count:  # "done" means every keypoint has a decision: recount all images
-            self._refresh_status(conn)
+            self.refresh_status(conn)
         return deleted
 
     def _keypoint_id(self, name: str) -> int:

@@ -84,7 +84,7 @@ CREATE TABLE predictions (
 ) WITHOUT ROWID;
 """
 
-# Version 3: an image's status looks up its predictions by image (see Project._refresh_status).
+# Version 3: an image's status looks up its predictions by image (see LabelStore.refresh_status).
 _V3 = """
 CREATE INDEX predictions_image ON predictions(image_id);
 """
