@@ -6,6 +6,7 @@ how unsure the model is and overlay a prediction without loading the model again
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
@@ -16,6 +17,23 @@ from kpstudio.core.project import Project, ProjectError
 
 def _keypoint_ids(project: Project) -> list[int]:
     return [project._keypoint_id(name) for name in project.skeleton.keypoints]
+
+
+def _keypoint_index(project: Project) -> dict[int, int]:
+    """Keypoint id → its position in the skeleton."""
+    return {kp_id: k for k, kp_id in enumerate(_keypoint_ids(project))}
+
+
+def _as_arrays(rows, index: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(keypoint id, x, y, confidence) rows → xy (K, 2) and confidence (K,), NaN where a
+    keypoint has no row (or one of a keypoint since deleted)."""
+    xy = np.full((len(index), 2), np.nan)
+    confidence = np.full(len(index), np.nan)
+    for kp_id, x, y, conf in rows:
+        if kp_id in index:
+            xy[index[kp_id]] = (x, y)
+            confidence[index[kp_id]] = conf
+    return xy, confidence
 
 
 STORE_CHUNK = 500  # images per transaction when storing predictions
@@ -78,14 +96,7 @@ def load_prediction(
     )
     if not rows:
         return None
-    index = {kp_id: k for k, kp_id in enumerate(_keypoint_ids(project))}
-    xy = np.full((len(index), 2), np.nan)
-    confidence = np.full(len(index), np.nan)
-    for kp_id, x, y, conf in rows:
-        if kp_id in index:
-            xy[index[kp_id]] = (x, y)
-            confidence[index[kp_id]] = conf
-    return xy, confidence
+    return _as_arrays(rows, _keypoint_index(project))
 
 
 def lowest_confidence(
@@ -107,24 +118,17 @@ def stored_predictions(project: Project, run_id: str) -> list[Prediction]:
     """Every image `run_id` predicted, in image order: path relative to the project folder
     (as stored, so the file stays valid when the project moves), xy (K, 2) in original image
     pixels with NaN where a keypoint has no stored point, confidence (K,)."""
-    index = {kp_id: k for k, kp_id in enumerate(_keypoint_ids(project))}
+    index = _keypoint_index(project)
     rows = project.query(
         "SELECT i.id, i.path, p.keypoint_id, p.x, p.y, p.confidence FROM predictions p "
         "JOIN images i ON i.id = p.image_id WHERE p.run_id = ? AND p.instance = 0 "
         "ORDER BY i.id",
         (run_id,),
     )
-    preds: dict[int, Prediction] = {}
-    for image_id, path, kp_id, x, y, conf in rows:
-        pred = preds.get(image_id)
-        if pred is None:
-            pred = preds[image_id] = Prediction(
-                path, np.full((len(index), 2), np.nan), np.full(len(index), np.nan)
-            )
-        if kp_id in index:
-            pred.xy[index[kp_id]] = (x, y)
-            pred.confidence[index[kp_id]] = conf
-    return list(preds.values())
+    return [
+        Prediction(path, *_as_arrays([row[2:] for row in group], index))
+        for (_, path), group in itertools.groupby(rows, key=lambda row: row[:2])
+    ]
 
 
 def export_stored_predictions(project: Project, run_id: str, out: str | os.PathLike) -> int:
