@@ -45,14 +45,12 @@ def evaluation_report(pred: np.ndarray, data: TrainingSet, indices) -> dict:
     """The stored evaluation: mean / median px, PCK@0.05 / 0.1 of the bbox diagonal, PCK@5 px,
     per keypoint and per image (with image ids)."""
     indices = np.asarray(indices, dtype=np.int64)
-    report = summarize(
-        pred[..., :2], data.xy[indices].astype(np.float64), data.visibility[indices] > 0,
-        list(data.skeleton.keypoints), alphas=ALPHAS, px_thresholds=PX_THRESHOLDS,
-    )  # fmt: skip
+    gt, visible = data.xy[indices].astype(np.float64), data.visibility[indices] > 0
+    report = summarize(pred[..., :2], gt, visible, list(data.skeleton.keypoints),
+                       alphas=ALPHAS, px_thresholds=PX_THRESHOLDS)  # fmt: skip
     for entry, i in zip(report.get("per_image", []), indices):
         entry["image_id"] = int(data.image_ids[i])
     report["mean_confidence"] = float(np.mean(pred[..., 2])) if len(pred) else None
-    gt, visible = data.xy[indices].astype(np.float64), data.visibility[indices] > 0
     report["pck_curve"] = {"alpha": list(CURVE_ALPHAS),
                            "pck": pck_curve(pred[..., :2], gt, visible, CURVE_ALPHAS)}  # fmt: skip
     return report
