@@ -9,14 +9,13 @@ image shown later gets its stored prediction overlaid without the model.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox
 
 from kpstudio.core.image_reader import read_image
 from kpstudio.core.labelset import Visibility
+from kpstudio.core.prediction_files import Prediction
 from kpstudio.core.predictions import load_prediction, store_predictions
 from kpstudio.core.project import ProjectError
 from kpstudio.core.runs import get_run
@@ -31,7 +30,7 @@ class ReviewController(QObject):
         self.window = window
         self.predictor = None
         self.run_id: str | None = None
-        self.prediction = None  # (image id, kpstudio.ml.predictor.Prediction)
+        self.prediction = None  # (image id, kpstudio.core.prediction_files.Prediction)
 
     def predict_current(self) -> None:
         """Overlay the active model's prediction on the current image (loading it if needed)."""
@@ -64,9 +63,10 @@ class ReviewController(QObject):
         image_id = win.controller.image_id
         if image_id is None:
             return
-        if tuple(self.predictor.skeleton.keypoints) != tuple(win.doc.skeleton.keypoints):
-            QMessageBox.warning(win, "Predict", "The skeleton changed since this run was "
-                                "trained; train again to predict.")  # fmt: skip
+        try:
+            _check_skeleton(self.predictor, win.doc.skeleton.keypoints, self.run_id)
+        except ValueError as exc:
+            QMessageBox.warning(win, "Predict", str(exc))
             return
         record = win.doc.image(image_id)
         path = win.doc.project.image_path(record)
@@ -99,7 +99,7 @@ class ReviewController(QObject):
             return
         stored = load_prediction(win.doc.project, image_id)
         if stored is not None:
-            pred = SimpleNamespace(xy=stored[0], confidence=stored[1])
+            pred = Prediction(None, *stored)
             self._show(image_id, pred, "stored prediction")
 
     def predict_unlabeled(self) -> None:
@@ -142,9 +142,7 @@ class ReviewController(QObject):
             from kpstudio.ml.predictor import Predictor
 
             predictor = cached or Predictor.from_file(path)
-            if tuple(predictor.skeleton.keypoints) != names:
-                raise ValueError(f"the skeleton changed since run {run.id} was trained; "
-                                 "train again to predict.")  # fmt: skip
+            _check_skeleton(predictor, names, run.id)
 
             def step(done, total):
                 if should_stop():
@@ -175,7 +173,7 @@ class ReviewController(QObject):
             current = win.controller.image_id if win.controller else None
             if current in results:
                 xy, confidence = results[current]
-                pred = SimpleNamespace(xy=xy, confidence=confidence)
+                pred = Prediction(None, xy, confidence)
                 self._show(current, pred, f"prediction of run {run.id}")
             win.statusBar().showMessage(f"predicted {len(results)} images with run {run.id}", 8000)
 
@@ -199,3 +197,10 @@ class ReviewController(QObject):
         win.canvas.set_predictions([])
         self.prediction = None
         return len(points)
+
+
+def _check_skeleton(predictor, names, run_id: str) -> None:
+    """ValueError when the project's keypoints are no longer those the run was trained on."""
+    if tuple(predictor.skeleton.keypoints) != tuple(names):
+        raise ValueError(f"The skeleton changed since run {run_id} was trained; train again "
+                         "to predict.")  # fmt: skip
