@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )  # fmt: skip
 
-INPUT_SIZES = {"default": 320, "seed": 64}
+from kpstudio.ml.config import DEFAULT_BATCH_SIZE, DEFAULT_INPUT_SIZE  # no TensorFlow
 
 
 class TrainPanel(QWidget):
@@ -33,11 +33,12 @@ class TrainPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.arch = QComboBox()
-        self.arch.addItems(["default", "seed"])
+        self.arch.addItems(list(DEFAULT_INPUT_SIZE))
         self.arch.currentTextChanged.connect(self._on_arch_current_text_changed)
-        self.input_size = QSpinBox(minimum=32, maximum=1024, singleStep=32, value=320)
+        self.input_size = QSpinBox(minimum=32, maximum=1024, singleStep=32,
+                                   value=DEFAULT_INPUT_SIZE["default"])  # fmt: skip
         self.minutes = QDoubleSpinBox(minimum=0.1, maximum=600.0, value=10.0, decimals=1)
-        self.batch_size = QSpinBox(minimum=1, maximum=256, value=16)
+        self.batch_size = QSpinBox(minimum=1, maximum=256, value=DEFAULT_BATCH_SIZE["default"])
         self.augment = QCheckBox("augmentation")
         self.augment.setChecked(True)
         form = QFormLayout()
@@ -100,8 +101,8 @@ class TrainPanel(QWidget):
         self.train_requested.emit(self.settings())
 
     def _on_arch_current_text_changed(self, arch: str) -> None:
-        self.input_size.setValue(INPUT_SIZES.get(arch, 320))
-        self.batch_size.setValue(32 if arch == "seed" else 16)
+        self.input_size.setValue(DEFAULT_INPUT_SIZE[arch])
+        self.batch_size.setValue(DEFAULT_BATCH_SIZE[arch])
 
     # -- state shown ------------------------------------------------------------------------
     def set_running(self, running: bool) -> None:
