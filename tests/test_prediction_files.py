@@ -12,6 +12,7 @@ import pytest
 from kpstudio.core.prediction_files import Prediction, write_predictions
 from kpstudio.core.predictions import (
     export_stored_predictions,
+    predicted_image_count,
     store_predictions,
     stored_predictions,
 )
@@ -45,6 +46,7 @@ def test_stored_predictions_of_one_run_in_image_order(project):
     np.testing.assert_array_equal(preds[0].xy, [[1.5, 2.25], [3.0, 4.0], [5.125, 6.0]])
     assert np.isnan(preds[1].xy[1]).all() and np.isnan(preds[1].confidence[1])
     assert [p.path for p in stored_predictions(project, "r2")] == ["images/b.png"]
+    assert (predicted_image_count(project, "r1"), predicted_image_count(project, "r2")) == (2, 1)
 
 
 def test_many_answers_are_stored_in_chunks_and_a_bad_one_stores_nothing(project, monkeypatch):

@@ -114,6 +114,13 @@ def lowest_confidence(
     return [(int(i), float(c)) for i, c in rows]
 
 
+def predicted_image_count(project: Project, run_id: str) -> int:
+    """How many images `run_id` has a stored prediction for."""
+    return project.query(
+        "SELECT COUNT(DISTINCT image_id) FROM predictions WHERE run_id = ?", (run_id,)
+    )[0][0]
+
+
 def stored_predictions(project: Project, run_id: str) -> list[Prediction]:
     """Every image `run_id` predicted, in image order: path relative to the project folder
     (as stored, so the file stays valid when the project moves), xy (K, 2) in original image

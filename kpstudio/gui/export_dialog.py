@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from kpstudio.core.formats import EXPORT_FORMATS, write_labels
-from kpstudio.core.predictions import export_stored_predictions, lowest_confidence
+from kpstudio.core.predictions import export_stored_predictions, predicted_image_count
 from kpstudio.core.project import Project, ProjectError
 from kpstudio.core.project_transfer import export_labelset
 from kpstudio.core.runs import get_run
@@ -131,7 +131,7 @@ class ExportDialog(QDialog):
         self.predictions_format = _combo({s: v[0] for s, v in PREDICTION_FORMATS.items()})
         self.predictions_button = QPushButton("Export predictions…")
         self.predictions_button.clicked.connect(self._on_predictions_button_clicked)
-        count = len(lowest_confidence(self._project, self.run.id)) if self.run else 0
+        count = predicted_image_count(self._project, self.run.id) if self.run else 0
         if self.run is None:
             about = no_run
         elif count:
