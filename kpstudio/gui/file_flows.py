@@ -91,12 +91,7 @@ def add_image_folder(window, folder: Path | None = None) -> None:
     project, added = window.doc.project, []
 
     def job(progress, should_stop):
-        def tick(done, total):
-            if should_stop():
-                raise InterruptedError
-            progress(done, total)
-
-        good, bad = scan_folder(folder, progress=tick)
+        good, bad = scan_folder(folder, progress=progress)  # a Cancel stops it at a report
         _add_scanned(project, good, added)
         return good, bad
 
@@ -198,14 +193,9 @@ def import_annotations(window) -> None:
 
     def job(progress, should_stop):
         labels = read_labels(fmt, Path(path))
-
-        def step(done, total):  # images are hashed before anything is written
-            if should_stop():
-                raise InterruptedError
-            progress(done, total)
-
+        # Images are hashed (with progress, so Cancel stops there) before anything is written.
         with project.worker_handle() as store:
-            imported.append(import_labelset(store, labels, progress=step))
+            imported.append(import_labelset(store, labels, progress=progress))
 
     def ended():  # after success, or after a Cancel that came once the import was written
         if not imported or window.doc is None or window.doc.project is not project:

@@ -143,13 +143,7 @@ class ReviewController(QObject):
 
             predictor = cached or Predictor.from_file(path)
             _check_skeleton(predictor, names, run.id)
-
-            def step(done, total):
-                if should_stop():
-                    raise InterruptedError
-                progress(done, total)
-
-            preds, _bad = predictor.predict_files(list(images), batch_size=16, progress=step)
+            preds, _bad = predictor.predict_files(list(images), batch_size=16, progress=progress)
             results = {images[p.path]: (p.xy, p.confidence) for p in preds}
             # Stored here, not in the UI thread: 100,000 answers take ~10 s to write.
             with project.worker_handle() as store:

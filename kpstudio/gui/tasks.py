@@ -3,6 +3,8 @@ progress dialog and a Cancel button.
 
 A job is a plain function `job(progress, should_stop) -> result` from the core layer; it runs
 in a worker QObject on its own QThread and talks to the window only through queued signals.
+Every `progress(done, total)` call is also a cancel point: after Cancel it raises
+InterruptedError, so a job that reports progress needs no stop check of its own.
 """
 
 from __future__ import annotations
@@ -28,8 +30,7 @@ class TaskWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
-            result = self._job(lambda done, total: self.progressed.emit(done, total),
-                               self._stop.is_set)  # fmt: skip
+            result = self._job(self._progress, self._stop.is_set)
         except InterruptedError:
             self.cancelled.emit()
         except Exception as exc:  # shown to the user, never lost in the thread
@@ -43,6 +44,11 @@ class TaskWorker(QObject):
     def request_stop(self) -> None:
         # Called from the GUI thread directly: a queued slot would wait behind run().
         self._stop.set()
+
+    def _progress(self, done: int, total: int) -> None:
+        if self._stop.is_set():
+            raise InterruptedError
+        self.progressed.emit(done, total)
 
 
 class Task(QObject):
