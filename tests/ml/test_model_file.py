@@ -15,6 +15,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from conftest import (
+    REPO,  # noqa: E402
+    tiny_model,  # noqa: E402
+)
+from conftest import TINY_PARAMS as PARAMS  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from kpstudio.core.skeleton import Skeleton  # noqa: E402
@@ -25,10 +30,6 @@ from kpstudio.ml.model_file import (  # noqa: E402
     read_manifest,
     save_model_file,
 )
-
-REPO = Path(__file__).resolve().parents[1]
-from conftest import TINY_PARAMS as PARAMS  # noqa: E402
-from conftest import tiny_model  # noqa: E402
 
 SKELETON = Skeleton.create(["nose", "left ear", "right ear"], edges=[("nose", "left ear")],
                            flip_pairs=[("left ear", "right ear")])  # fmt: skip

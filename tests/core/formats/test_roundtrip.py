@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import SHARED
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -199,7 +200,7 @@ def _coco_eval_ap(annotations: Path, sigmas: np.ndarray | None = None) -> float:
 
 
 def test_coco_export_of_mmpose_file_loads_in_pycocotools_and_scores_ap_1(tmp_path):
-    src = Path(__file__).resolve().parents[2] / "shared" / "peer-files" / "coco" / "mmpose-coco"
+    src = SHARED / "peer-files" / "coco" / "mmpose-coco"
     if not src.is_dir():
         pytest.skip("peer files are not present")
     labels = read_labels("coco", src / "test_coco.json")

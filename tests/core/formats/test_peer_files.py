@@ -10,12 +10,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import SHARED  # noqa: E402
 
 from kpstudio.core.formats import read_labels
 from kpstudio.core.labelset import LabelError, Visibility
 from kpstudio.core.skeleton import Skeleton
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 PEER = SHARED / "peer-files"
 OPENFIELD_IMAGES = SHARED / "datasets" / "dlc_openfield_mouse" / "images"
 OPENFIELD_CSV = (

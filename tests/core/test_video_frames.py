@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import SHARED  # noqa: E402
 
 from kpstudio.core import video_frames as vf
 from kpstudio.core.image_reader import read_image
@@ -20,7 +21,6 @@ from kpstudio.core.video_frames import (
     probe_video,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 REAL_VIDEO = SHARED / "peer-files/sleap/tests/data/json_format_v1/centered_pair_low_quality.mp4"
 W, H = 64, 48
 
