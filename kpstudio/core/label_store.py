@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable
 
 from kpstudio.core.labelset import Instance, LabelError, Visibility, check_point
+from kpstudio.core.point_state import PointChanges, PointState
 from kpstudio.core.records import Label, ProjectError
 
 SOURCES = ("manual", "prediction-accepted")
@@ -57,45 +58,73 @@ class LabelStore:
         self, image_id: int, points: Iterable[tuple], *, instance: int = 0, source: str = "manual"
     ) -> None:
         """Set several keypoints of one instance at once (a paste, an accepted prediction)."""
+        changes = {(instance, keypoint): PointState(x, y, visibility, source)
+                   for keypoint, x, y, visibility in points}  # fmt: skip
+        self.write_points(image_id, changes)
+
+    def point(self, image_id: int, keypoint: str, instance: int = 0) -> PointState | None:
+        """What one keypoint of one instance holds on an image; None when not labeled."""
+        row = self._conn.execute(
+            "SELECT l.x, l.y, l.visibility, l.source FROM labels l "
+            "JOIN keypoints k ON k.id = l.keypoint_id "
+            "WHERE l.image_id = ? AND l.instance = ? AND k.name = ?",
+            (image_id, instance, keypoint),
+        ).fetchone()
+        if row is None:
+            return None
+        x, y, vis, source = row
+        return PointState(math.nan if x is None else x, math.nan if y is None else y,
+                          Visibility(vis), source)  # fmt: skip
+
+    def write_points(self, image_id: int, changes: PointChanges) -> None:
+        """Make each (instance, keypoint) of `changes` hold its PointState, or no label for
+        None: one transaction, so one user action (an accepted 68-point prediction, its undo)
+        is one commit. Checked in full before anything is written."""
+        with self.transaction() as conn:
+            self.write_points_in(conn, image_id, changes)
+
+    def write_points_in(
+        self, conn: sqlite3.Connection, image_id: int, changes: PointChanges
+    ) -> None:
+        """write_points inside a caller's transaction (a skeleton edit's undo)."""
         image = self.image(image_id)
-        rows = []
         now = time.time()
-        if source not in SOURCES:
-            raise ProjectError(f"label source must be one of {SOURCES}, not {source!r}")
-        if instance < 0:
-            raise ProjectError(f"instance must be 0 or more, not {instance}")
-        for keypoint, x, y, visibility in points:
+        rows, deleted = [], []
+        for (instance, keypoint), state in changes.items():
+            if instance < 0:
+                raise ProjectError(f"instance must be 0 or more, not {instance}")
             kid = self._keypoint_id(keypoint)
-            vis = _visibility(visibility, keypoint)
+            if state is None:
+                deleted.append((image_id, instance, kid))
+                continue
+            if state.source not in SOURCES:
+                raise ProjectError(f"label source must be one of {SOURCES}, not {state.source!r}")
+            vis = _visibility(state.visibility, keypoint)
             if vis == Visibility.ABSENT:
-                rows.append((image_id, instance, kid, None, None, 0, source, now))
+                rows.append((image_id, instance, kid, None, None, 0, state.source, now))
                 continue
             try:
-                x, y = check_point(x, y, image.width, image.height,
+                x, y = check_point(state.x, state.y, image.width, image.height,
                                    f"{image.path}: {keypoint}", None, tolerance=0.0)  # fmt: skip
             except LabelError as exc:
                 raise ProjectError(str(exc)) from None
-            rows.append((image_id, instance, kid, x, y, int(vis), source, now))
-        with self.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO labels(image_id, instance, keypoint_id, x, y, visibility, source, "
-                "updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(image_id, instance, keypoint_id) DO UPDATE SET x = excluded.x, "
-                "y = excluded.y, visibility = excluded.visibility, source = excluded.source, "
-                "updated = excluded.updated",
-                rows,
-            )
-            self.refresh_status(conn, (image_id,))
+            rows.append((image_id, instance, kid, x, y, int(vis), state.source, now))
+        conn.executemany(
+            "DELETE FROM labels WHERE image_id = ? AND instance = ? AND keypoint_id = ?", deleted
+        )
+        conn.executemany(
+            "INSERT INTO labels(image_id, instance, keypoint_id, x, y, visibility, source, "
+            "updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(image_id, instance, keypoint_id) DO UPDATE SET x = excluded.x, "
+            "y = excluded.y, visibility = excluded.visibility, source = excluded.source, "
+            "updated = excluded.updated",
+            rows,
+        )
+        self.refresh_status(conn, (image_id,))
 
     def delete_label(self, image_id: int, keypoint: str, *, instance: int = 0) -> None:
         """Forget a keypoint's label on an image (back to 'not labeled yet')."""
-        kid = self._keypoint_id(keypoint)
-        with self.transaction() as conn:
-            conn.execute(
-                "DELETE FROM labels WHERE image_id = ? AND instance = ? AND keypoint_id = ?",
-                (image_id, instance, kid),
-            )
-            self.refresh_status(conn, (image_id,))
+        self.write_points(image_id, {(instance, keypoint): None})
 
     def replace_instances(
         self, conn: sqlite3.Connection, image_id: int, instances: list[Instance], source: str

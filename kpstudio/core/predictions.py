@@ -36,16 +36,13 @@ def _as_arrays(rows, index: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return xy, confidence
 
 
-STORE_CHUNK = 500  # images per transaction when storing predictions
-
-
 def store_predictions(
     project: Project, run_id: str, results: dict[int, tuple[np.ndarray, np.ndarray]]
 ) -> None:
     """Write `results` {image id: (xy (K, 2), confidence (K,))} of `run_id`, replacing that
-    run's rows for those images; unlabeled images become 'predicted'. One transaction per
-    STORE_CHUNK images (each image's answer whole), so a label edit from another connection
-    waits a fraction of a second, not the ~10 s that 100,000 answers take in one."""
+    run's rows for those images; unlabeled images become 'predicted'. Written in short
+    transactions (Project.write_in_turns; each image's answer whole), so a label edit of the
+    user waits a few milliseconds, not the ~10 s that 100,000 answers take in one."""
     ids = _keypoint_ids(project)
     rows: dict[int, list[tuple]] = {}  # checked in full before anything is written
     for image_id, (xy, confidence) in results.items():
@@ -60,19 +57,19 @@ def store_predictions(
             for kp_id, (x, y), conf in zip(ids, xy, confidence)
             if np.isfinite(x) and np.isfinite(y) and np.isfinite(conf)
         ]
-    image_ids = list(rows)
-    for start in range(0, len(image_ids), STORE_CHUNK):
-        chunk = image_ids[start : start + STORE_CHUNK]
-        with project.transaction() as conn:
-            conn.executemany(
-                "DELETE FROM predictions WHERE run_id = ? AND image_id = ?",
-                [(run_id, i) for i in chunk],
-            )
-            conn.executemany(
-                "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [row for i in chunk for row in rows[i]],
-            )
-            project.refresh_status(conn, chunk)  # unlabeled → predicted, by the store's rule
+
+    def write(conn, chunk) -> None:
+        conn.executemany(
+            "DELETE FROM predictions WHERE run_id = ? AND image_id = ?",
+            [(run_id, i) for i in chunk],
+        )
+        conn.executemany(
+            "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [row for i in chunk for row in rows[i]],
+        )
+        project.refresh_status(conn, chunk)  # unlabeled → predicted, by the store's rule
+
+    project.write_in_turns(list(rows), write)
 
 
 def load_prediction(

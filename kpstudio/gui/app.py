@@ -9,10 +9,13 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from kpstudio import __version__, resource_path
+from kpstudio.core.project import EDIT_SWITCH_INTERVAL_S
 
 
 def run_studio(project: str | Path | None = None, argv: list[str] | None = None) -> int:
     """Open the studio window (on `project` if given) and run until it closes."""
+    # The user's edits must not wait on a worker thread holding the GIL (see the constant).
+    sys.setswitchinterval(EDIT_SWITCH_INTERVAL_S)
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setApplicationName("kpstudio")
     app.setOrganizationName("kpstudio")

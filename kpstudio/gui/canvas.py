@@ -131,6 +131,9 @@ class ImageCanvas(QGraphicsView):
         self._predictions = list(zip(markers, confs))
         self._rebuild_overlay()
 
+    def has_predictions(self) -> bool:
+        return bool(self._predictions)
+
     def set_selected(self, instance: int | None, keypoint: str | None) -> None:
         self._selected = None if instance is None or keypoint is None else (instance, keypoint)
         self._rebuild_overlay()

@@ -1,36 +1,35 @@
-"""The open project and its undo stack: the only code in the studio that changes labels.
+"""The open project and its undo stack: the only code in the studio that changes labels, and
+the only one that announces changes.
 
-Every edit is a QUndoCommand (kpstudio.gui.commands) pushed here; its redo/undo write through
-the project store at once (one SQLite transaction each), then a narrow signal tells the views
-what changed. Views re-read from here; they never keep a second copy of the truth.
+Every edit is a QUndoCommand (kpstudio.gui.undo_commands) pushed here; its redo/undo hand the
+whole change back here, where it is written in one SQLite transaction, then one narrow signal
+tells the views what changed. Writes a worker made through its own handle (stored
+predictions, added images, an import) are announced here too, once the worker is done. Views
+re-read from here; they never keep a second copy of the truth.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from kpstudio.core.labelset import Visibility
+from kpstudio.core.point_state import PointChanges, PointState
 from kpstudio.core.project import ImageRecord, Label, Project
 from kpstudio.core.skeleton import Skeleton
+from kpstudio.gui.undo_commands import EditSkeleton, MovePoint, SetPoints
 
-
-@dataclass(frozen=True)
-class PointState:
-    """What one keypoint of one instance holds: a position and visibility, or nothing."""
-
-    x: float
-    y: float
-    visibility: Visibility
-    source: str = "manual"
+T = TypeVar("T")
 
 
 class Document(QObject):
     labels_changed = Signal(int)  # image id
-    skeleton_changed = Signal()
+    skeleton_changed = Signal()  # the skeleton, and with it any image's labels or status
     images_changed = Signal()  # images added or removed
+    predictions_stored = Signal(str, object)  # run id, list of image ids
 
     def __init__(self, project: Project, parent: QObject | None = None):
         super().__init__(parent)
@@ -52,25 +51,23 @@ class Document(QObject):
         return self.project.labels(image_id)
 
     def point(self, image_id: int, keypoint: str, instance: int = 0) -> PointState | None:
-        for label in self.project.labels(image_id):
-            if label.keypoint == keypoint and label.instance == instance:
-                return PointState(label.x, label.y, label.visibility, label.source)
-        return None
+        return self.project.point(image_id, keypoint, instance)
 
-    # -- editing: each call is one undoable command --------------------------------------
+    def points(self, image_id: int, instance: int = 0) -> dict[str, PointState]:
+        """The labeled points of one instance of an image, by keypoint."""
+        return {lab.keypoint: PointState(lab.x, lab.y, lab.visibility, lab.source)
+                for lab in self.project.labels(image_id) if lab.instance == instance}  # fmt: skip
+
+    # -- editing: each call is one undoable command, one transaction ----------------------
     def place_point(self, image_id: int, keypoint: str, x: float, y: float,
                     instance: int = 0) -> None:  # fmt: skip
-        from kpstudio.gui.commands import SetPoint
-
         new = PointState(x, y, Visibility.VISIBLE)
-        self.undo_stack.push(SetPoint(self, image_id, instance, keypoint, new, f"Place {keypoint}"))
+        self._set(image_id, {(instance, keypoint): new}, f"Place {keypoint}")
 
     def move_point(self, image_id: int, keypoint: str, x: float, y: float, instance: int = 0,
                    gesture: int | None = None) -> None:  # fmt: skip
         """Move a point; moves sharing a `gesture` id (one drag, one run of nudges) merge into
         one undo step."""
-        from kpstudio.gui.commands import MovePoint
-
         old = self.point(image_id, keypoint, instance)
         if old is None:
             return self.place_point(image_id, keypoint, x, y, instance)
@@ -79,19 +76,17 @@ class Document(QObject):
 
     def set_visibility(self, image_id: int, keypoint: str, visibility: Visibility,
                        instance: int = 0) -> None:  # fmt: skip
-        from kpstudio.gui.commands import SetPoint
-
         old = self.point(image_id, keypoint, instance)
         if old is None or old.visibility == visibility:
             return
         if visibility == Visibility.ABSENT:
-            new = PointState(float("nan"), float("nan"), Visibility.ABSENT)
+            new = PointState.absent()
         elif old.visibility == Visibility.ABSENT:
             return  # an absent point has no position to show: place it instead
         else:
             new = PointState(old.x, old.y, visibility, old.source)
         text = f"Mark {keypoint} {visibility.name.lower()}"
-        self.undo_stack.push(SetPoint(self, image_id, instance, keypoint, new, text))
+        self._set(image_id, {(instance, keypoint): new}, text)
 
     def cycle_visibility(self, image_id: int, keypoint: str, instance: int = 0) -> None:
         """visible → occluded → absent → visible (an absent point keeps no position, so the
@@ -105,46 +100,72 @@ class Document(QObject):
             self.set_visibility(image_id, keypoint, following[old.visibility], instance)
 
     def delete_point(self, image_id: int, keypoint: str, instance: int = 0) -> None:
-        from kpstudio.gui.commands import SetPoint
-
-        if self.point(image_id, keypoint, instance) is None:
-            return
-        self.undo_stack.push(SetPoint(self, image_id, instance, keypoint, None,
-                                      f"Delete {keypoint}"))  # fmt: skip
+        if self.point(image_id, keypoint, instance) is not None:
+            self._set(image_id, {(instance, keypoint): None}, f"Delete {keypoint}")
 
     def paste_points(self, image_id: int, points: dict[tuple[int, str], PointState],
                      text: str = "Paste labels") -> None:  # fmt: skip
         """Set several points at once (copy from the previous image, accept a prediction)."""
-        from kpstudio.gui.commands import SetPoints
-
         if points:
-            self.undo_stack.push(SetPoints(self, image_id, points, text))
+            self._set(image_id, points, text)
 
     def edit_skeleton(self, skeleton: Skeleton, renames: dict[str, str] | None = None) -> None:
-        from kpstudio.gui.commands import EditSkeleton
-
-        if skeleton != self.skeleton or renames:
-            self.undo_stack.push(EditSkeleton(self, skeleton, renames or {}))
+        renames = renames or {}
+        if skeleton == self.skeleton and not renames:
+            return
+        old = self.skeleton
+        doomed = {name for name in old.keypoints
+                  if renames.get(name, name) not in skeleton.keypoints}  # fmt: skip
+        # Labels of keypoints about to be deleted, to bring back on undo.
+        lost: dict[int, PointChanges] = {}
+        if doomed:
+            for image in self.images():
+                for label in self.labels(image.id):
+                    if label.keypoint in doomed:
+                        state = PointState(label.x, label.y, label.visibility, label.source)
+                        lost.setdefault(image.id, {})[(label.instance, label.keypoint)] = state
+        self.undo_stack.push(EditSkeleton(self, old, skeleton, renames, lost))
 
     def mark_unreadable(self, image_id: int) -> None:
         """The image file could not be decoded: flag it in the list (not an undoable edit)."""
         self.project.mark_unreadable(image_id)
         self.labels_changed.emit(image_id)
 
-    # -- raw writes, for the commands only ------------------------------------------------
-    def write_point(self, image_id: int, instance: int, keypoint: str,
-                    state: PointState | None) -> None:  # fmt: skip
-        self.write_points(image_id, {(instance, keypoint): state})
+    def _set(self, image_id: int, new: PointChanges, text: str) -> None:
+        old = {key: self.point(image_id, key[1], key[0]) for key in new}
+        self.undo_stack.push(SetPoints(self, image_id, old, new, text))
 
-    def write_points(self, image_id: int, points: dict[tuple[int, str], PointState | None]):
-        by_instance: dict[tuple[int, str], list] = {}
-        for (instance, keypoint), state in points.items():
-            if state is None:
-                self.project.delete_label(image_id, keypoint, instance=instance)
-                continue
-            by_instance.setdefault((instance, state.source), []).append(
-                (keypoint, state.x, state.y, state.visibility)
-            )
-        for (instance, source), rows in by_instance.items():
-            self.project.set_labels(image_id, rows, instance=instance, source=source)
+    # -- the writes commands hand back (kpstudio.gui.undo_commands.LabelEditor) -----------
+    def apply_points(self, image_id: int, changes: PointChanges) -> None:
+        self.project.write_points(image_id, changes)  # one transaction
         self.labels_changed.emit(image_id)
+
+    def apply_skeleton(self, skeleton: Skeleton, renames: dict[str, str],
+                       restore: dict[int, PointChanges]) -> None:  # fmt: skip
+        """The skeleton, and the labels an undo brings back, in one transaction."""
+        with self.project.transaction() as conn:
+            self.project.write_skeleton(conn, skeleton, renames)
+            for image_id, points in restore.items():
+                self.project.write_points_in(conn, image_id, points)
+        self.skeleton_changed.emit()
+
+    # -- writes of workers (Tasks), announced once they are over --------------------------
+    def write_in_worker(self, write: Callable[[Project], T]) -> T:
+        """In a Task's job (a worker thread): `write` gets a handle of its own on the project,
+        whose short transactions give way to the user's edits. Announce the result with one
+        of the worker_* methods below from the UI thread once the Task has ended."""
+        with self.project.worker_handle() as store:
+            return write(store)
+
+    def worker_added_images(self) -> None:
+        self.images_changed.emit()
+
+    def worker_stored_predictions(self, run_id: str, image_ids: Iterable[int]) -> None:
+        self.predictions_stored.emit(run_id, list(image_ids))
+
+    def worker_imported(self) -> None:
+        """An import changed images, labels and maybe the skeleton outside the undo stack:
+        older steps could clash with it, so the stack starts afresh."""
+        self.undo_stack.clear()
+        self.images_changed.emit()
+        self.skeleton_changed.emit()

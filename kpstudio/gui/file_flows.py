@@ -88,11 +88,11 @@ def add_image_folder(window, folder: Path | None = None) -> None:
         folder = Path(chosen)
     remember_folder(window, "images", folder)
 
-    project, added = window.doc.project, []
+    doc, added = window.doc, []
 
     def job(progress, should_stop):
         good, bad = scan_folder(folder, progress=progress)  # a Cancel stops it at a report
-        _add_scanned(project, good, added)
+        _add_scanned(doc, good, added)
         return good, bad
 
     def done(result):
@@ -105,22 +105,22 @@ def add_image_folder(window, folder: Path | None = None) -> None:
         window.statusBar().showMessage(message, 5000)
 
     task = _run(window, f"Scanning {folder.name}…", job, done)
-    task.ended.connect(lambda: _show_added(window, project, added))
+    task.ended.connect(lambda: _show_added(window, doc, added))
 
 
-def _add_scanned(project, infos, added: list) -> None:
+def _add_scanned(doc, infos, added: list) -> None:
     """In a Task's job: add scanned images through the worker's own connection (100,000 rows
     take ~5 s, too long for the UI thread). Not undoable: adding images changes no label."""
-    with project.worker_handle() as store:
-        added.extend(store.add_images((i.path, i.width, i.height, i.sha256) for i in infos))
+    rows = [(i.path, i.width, i.height, i.sha256) for i in infos]
+    added.extend(doc.write_in_worker(lambda store: store.add_images(rows)))
 
 
-def _show_added(window, project, added: list) -> None:
+def _show_added(window, doc, added: list) -> None:
     """Once the Task has ended (also after a Cancel that came once the rows were written):
     the image list shows the new images, and the first one opens if none is shown."""
-    if not added or window.doc is None or window.doc.project is not project:
+    if not added or window.doc is not doc:
         return
-    window.doc.images_changed.emit()
+    doc.worker_added_images()
     if window.controller and window.controller.image_id is None:
         window.show_image(window.doc.images()[0].id)
 
@@ -156,19 +156,19 @@ def add_video_frames(window) -> None:
     out = window.doc.project.folder / "frames" / Path(path).stem
     kind = "diverse" if method.startswith("diverse") else "even"
 
-    project, added = window.doc.project, []
+    doc, added = window.doc, []
 
     def job(progress, should_stop):
         files = extract_frames(path, out, count, kind, progress=progress, should_stop=should_stop)
         infos = [scan_image(f) for f in files]
-        _add_scanned(project, infos, added)
+        _add_scanned(doc, infos, added)
         return infos
 
     def done(infos):
         window.statusBar().showMessage(f"added {len(infos)} frames of {Path(path).name}", 5000)
 
     task = _run(window, f"Sampling {count} frames…", job, done)
-    task.ended.connect(lambda: _show_added(window, project, added))
+    task.ended.connect(lambda: _show_added(window, doc, added))
 
 
 def import_annotations(window) -> None:
@@ -188,22 +188,20 @@ def import_annotations(window) -> None:
         return
     remember_folder(window, "import", Path(path))
 
-    project = window.doc.project
+    doc = window.doc
     imported: list[dict] = []  # the summary, once the import is written
 
     def job(progress, should_stop):
         labels = read_labels(fmt, Path(path))
         # Images are hashed (with progress, so Cancel stops there) before anything is written.
-        with project.worker_handle() as store:
-            imported.append(import_labelset(store, labels, progress=progress))
+        imported.append(doc.write_in_worker(
+            lambda store: import_labelset(store, labels, progress=progress)))  # fmt: skip
 
     def ended():  # after success, or after a Cancel that came once the import was written
-        if not imported or window.doc is None or window.doc.project is not project:
+        if not imported or window.doc is not doc:
             return
         summary = imported[0]
-        window.doc.undo_stack.clear()  # an import is not undoable: older steps could clash
-        window.doc.images_changed.emit()
-        window.doc.skeleton_changed.emit()
+        doc.worker_imported()  # not undoable: the undo stack starts afresh
         window.statusBar().showMessage(
             f"imported {summary['images']} images ({summary['labeled_images']} labeled)", 5000
         )

@@ -89,6 +89,7 @@ class ImageListModel(QAbstractListModel):
         doc.labels_changed.connect(self.refresh_image)
         doc.images_changed.connect(self.reload)
         doc.skeleton_changed.connect(self._on_doc_skeleton_changed)
+        doc.predictions_stored.connect(self._on_doc_predictions_stored)
 
     # -- Qt model interface -------------------------------------------------------------
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
@@ -161,6 +162,16 @@ class ImageListModel(QAbstractListModel):
         if self._records:
             self.dataChanged.emit(self.index(0), self.index(len(self._records) - 1))
         self.counts_changed.emit()
+
+    @Slot(str, object)
+    def _on_doc_predictions_stored(self, run_id: str, image_ids: list) -> None:
+        # Statuses moved to 'predicted': row by row keeps the selection and scroll, but past a
+        # thousand rows one re-read is faster.
+        if len(image_ids) <= 1000:
+            for image_id in image_ids:
+                self.refresh_image(image_id)
+        else:
+            self.reload()
 
     def _load(self) -> None:
         self._records = list(self._doc.images())

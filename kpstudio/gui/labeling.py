@@ -1,20 +1,22 @@
 """Labeling on the canvas: which image and keypoint are current, what a click, a drag or a key
 does. Every change goes through the Document as an undo command; this class only decides
-which command, and redraws when the Document says labels changed."""
+which command, and redraws when the Document says labels changed: one redraw and one run of
+the sanity hints per edit. A drag moves the marker on the canvas live and is written once,
+on release."""
 
 from __future__ import annotations
 
 import itertools
-import math
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from kpstudio.core.label_checks import sanity_warnings
 from kpstudio.core.labelset import Instance, Visibility
+from kpstudio.core.point_state import PointState
 from kpstudio.gui.canvas import ImageCanvas, Marker
-from kpstudio.gui.document import Document, PointState
+from kpstudio.gui.document import Document
 
-_gestures = itertools.count(1)  # ids that group moves of one drag / one run of nudges
+_gestures = itertools.count(1)  # ids that group the moves of one run of nudges
 REFERENCE_IMAGES = 50  # how many other labeled images the sanity hints compare against
 
 
@@ -22,6 +24,7 @@ class LabelingController(QObject):
     current_keypoint_changed = Signal(str)
     image_changed = Signal(int)  # the image shown and edited now
     selection_changed = Signal(str)  # keypoint name, "" for none
+    points_changed = Signal(object)  # {keypoint: PointState} of the image shown, once redrawn
 
     def __init__(self, doc: Document, canvas: ImageCanvas, parent: QObject | None = None):
         super().__init__(parent)
@@ -31,13 +34,15 @@ class LabelingController(QObject):
         self.selected: str | None = None
         self.instance = 0
         self._nudge_gesture: int | None = None
-        self._drag_gesture: int | None = None
+        # The other images the sanity hints compare with: read once, kept until they change.
+        self._references: list[Instance] | None = None
         canvas.clicked_empty.connect(self._on_canvas_clicked_empty)
         canvas.marker_clicked.connect(self._on_canvas_marker_clicked)
         canvas.marker_dragged.connect(self._on_canvas_marker_dragged)
         canvas.marker_right_clicked.connect(self._on_canvas_marker_right_clicked)
         doc.labels_changed.connect(self._on_doc_labels_changed)
         doc.skeleton_changed.connect(self._on_doc_skeleton_changed)
+        doc.images_changed.connect(self._forget_references)
 
     def detach(self) -> None:
         """Stop listening (the project is closing)."""
@@ -50,6 +55,7 @@ class LabelingController(QObject):
     def show_image(self, image_id: int | None) -> None:
         """Make `image_id` current (its pixels arrive separately through the image loader)."""
         self.image_id, self.selected, self._nudge_gesture = image_id, None, None
+        self._references = None  # the sample leaves out the image shown, which changed
         self.choose_keypoint(self._first_unlabeled() or self._first_keypoint())
         self.refresh()
         self.image_changed.emit(-1 if image_id is None else image_id)
@@ -72,9 +78,7 @@ class LabelingController(QObject):
         """The current image's labeled points of the current instance, by keypoint."""
         if self.image_id is None:
             return {}
-        return {lab.keypoint: PointState(lab.x, lab.y, lab.visibility, lab.source)
-                for lab in self.doc.labels(self.image_id)
-                if lab.instance == self.instance}  # fmt: skip
+        return self.doc.points(self.image_id, self.instance)
 
     # -- edits ------------------------------------------------------------------------------
     @Slot(float, float)
@@ -82,16 +86,14 @@ class LabelingController(QObject):
         if self.image_id is None or not self.keypoint:
             return
         placed = self.keypoint
+        self.selected = placed  # before the edit: its one redraw shows the selection
         self.doc.place_point(self.image_id, placed, x, y, self.instance)
-        self.selected = placed
         # Advance to the next keypoint still to label, in skeleton order after this one.
         self.choose_keypoint(self._first_unlabeled(after=placed) or placed)
-        self.refresh()
 
     @Slot(int, str)
     def _on_canvas_marker_clicked(self, instance: int, keypoint: str) -> None:
         self.instance, self.selected = instance, keypoint
-        self._drag_gesture = next(_gestures)
         self._nudge_gesture = None  # a new selection starts a new run of nudges
         self.canvas.set_selected(instance, keypoint)
         self.selection_changed.emit(keypoint)
@@ -105,15 +107,11 @@ class LabelingController(QObject):
     @Slot(int, str, float, float, bool)
     def _on_canvas_marker_dragged(self, instance: int, keypoint: str, x: float, y: float,
                                   finished: bool) -> None:  # fmt: skip
-        if self.image_id is None:
+        # The canvas moves its marker live; the label is written once, when the drag ends
+        # (writing every mouse move cost a transaction and a redraw per event).
+        if self.image_id is None or not finished:
             return
-        if self._drag_gesture is None:
-            self._drag_gesture = next(_gestures)
-        # Every drag step is written (nothing lost if the app dies mid-drag); the steps of one
-        # drag merge into a single undo command.
-        self.doc.move_point(self.image_id, keypoint, x, y, instance, self._drag_gesture)
-        if finished:
-            self._drag_gesture = None
+        self.doc.move_point(self.image_id, keypoint, x, y, instance)
 
     def nudge(self, dx: float, dy: float) -> None:
         """Arrow keys: move the selected point; a run of nudges is one undo step."""
@@ -149,8 +147,8 @@ class LabelingController(QObject):
         if self.image_id is None or not self.keypoint:
             return
         name = self.keypoint
-        absent = PointState(math.nan, math.nan, Visibility.ABSENT)
-        self.doc.paste_points(self.image_id, {(self.instance, name): absent}, f"Mark {name} absent")
+        absent = {(self.instance, name): PointState.absent()}
+        self.doc.paste_points(self.image_id, absent, f"Mark {name} absent")
         self.choose_keypoint(self._first_unlabeled(after=name) or name)
 
     def copy_from(self, source_image: int) -> int:
@@ -169,9 +167,11 @@ class LabelingController(QObject):
 
     # -- drawing ----------------------------------------------------------------------------
     def refresh(self) -> None:
+        """Redraw the image's labels and hints from the Document (one read of its labels)."""
         skeleton = self.doc.skeleton
         if self.image_id is None or skeleton is None:
             self.canvas.set_markers([], [], {})
+            self.points_changed.emit({})
             return
         labels = self.doc.labels(self.image_id)
         markers = [Marker(lab.instance, lab.keypoint, lab.x, lab.y, int(lab.visibility))
@@ -179,39 +179,45 @@ class LabelingController(QObject):
         colors = dict(zip(skeleton.keypoints, skeleton.colors, strict=True))
         self.canvas.set_markers(markers, list(skeleton.edges), colors)
         self.canvas.set_selected(self.instance if self.selected else None, self.selected)
-        self.canvas.set_warnings(self._warnings())
+        self.canvas.set_warnings(self._warnings(labels))
+        self.points_changed.emit({lab.keypoint: PointState(lab.x, lab.y, lab.visibility,
+                                                           lab.source)
+                                  for lab in labels if lab.instance == self.instance})  # fmt: skip
 
     @Slot(int)
     def _on_doc_labels_changed(self, image_id: int) -> None:
         if image_id == self.image_id:
             self.refresh()
+        else:
+            self._forget_references()
 
     @Slot()
     def _on_doc_skeleton_changed(self) -> None:
+        self._forget_references()
         if self.keypoint not in (self.doc.skeleton.keypoints if self.doc.skeleton else ()):
             self.choose_keypoint(self._first_unlabeled() or self._first_keypoint())
         self.refresh()
 
-    def _warnings(self) -> dict[tuple[int, str], str]:
+    @Slot()
+    def _forget_references(self) -> None:
+        self._references = None
+
+    def _warnings(self, labels) -> dict[tuple[int, str], str]:
         skeleton = self.doc.skeleton
-        current = self._instance_of(self.image_id)
+        current = _instance(skeleton, labels, self.instance)
         if current is None:
             return {}
-        others = []
-        # A bounded sample: the hints must stay instant in a project of 100,000 images.
-        for record in self.doc.project.images(status="done", limit=REFERENCE_IMAGES + 1):
-            if record.id != self.image_id:
-                inst = self._instance_of(record.id)
-                if inst is not None:
-                    others.append(inst)
-        found = sanity_warnings(skeleton, current, others[:REFERENCE_IMAGES])
+        if self._references is None:
+            # A bounded sample: the hints must stay instant in a project of 100,000 images.
+            self._references = []
+            for record in self.doc.project.images(status="done", limit=REFERENCE_IMAGES + 1):
+                if record.id != self.image_id:
+                    inst = _instance(skeleton, self.doc.labels(record.id), self.instance)
+                    if inst is not None:
+                        self._references.append(inst)
+        others = self._references[:REFERENCE_IMAGES]
+        found = sanity_warnings(skeleton, current, others)
         return {(self.instance, name): message for name, message in found.items()}
-
-    def _instance_of(self, image_id: int | None) -> Instance | None:
-        if image_id is None:
-            return None
-        instances = self.doc.project.instances(image_id)
-        return instances[self.instance] if len(instances) > self.instance else None
 
     def _first_keypoint(self) -> str | None:
         skeleton = self.doc.skeleton
@@ -228,3 +234,16 @@ class LabelingController(QObject):
             if name not in done:
                 return name
         return None
+
+
+def _instance(skeleton, labels, instance: int) -> Instance | None:
+    """One instance of an image's labels as arrays (keypoints without a row are absent)."""
+    rows = [lab for lab in labels if lab.instance == instance]
+    if not rows:
+        return None
+    inst = Instance.empty(len(skeleton))
+    for lab in rows:
+        j = skeleton.index(lab.keypoint)
+        inst.xy[j] = (lab.x, lab.y)
+        inst.visibility[j] = int(lab.visibility)
+    return inst

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Slot
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QScrollArea, QWidget
 
 from kpstudio import __version__, resource_path
 from kpstudio.core.project import Project
@@ -20,10 +20,13 @@ from kpstudio.gui.image_list import ImageListPanel
 from kpstudio.gui.image_loader import ImageLoader
 from kpstudio.gui.keypoint_panel import KeypointPanel
 from kpstudio.gui.labeling import LabelingController
+from kpstudio.gui.prediction_overlay import PredictionOverlay
 from kpstudio.gui.review import ReviewController
 from kpstudio.gui.review_panel import ReviewPanel
+from kpstudio.gui.tasks import start_task
 from kpstudio.gui.train_panel import TrainPanel
 from kpstudio.gui.training_controller import TrainingController
+from kpstudio.gui.window_layout import fit_docks_to_canvas, reset_layout, restore_layout
 
 MAX_RECENT = 8
 
@@ -53,13 +56,25 @@ class MainWindow(QMainWindow):
         self.keypoint_dock.setWidget(self.keypoints)
         self.train_panel = TrainPanel(self)
         self.train_dock = self._dock("Training", "training", Qt.DockWidgetArea.RightDockWidgetArea)
-        self.train_dock.setWidget(self.train_panel)
+        self.train_dock.setWidget(_scrolling(self.train_panel))
+        # The one owner of the prediction drawn over the image (review, training preview).
+        self.overlay = PredictionOverlay(self.canvas, self._keypoint_names, self.current_image,
+                                         self.show_status, self)  # fmt: skip
         self.training = TrainingController(self, self.train_panel)
-        self.review = ReviewController(self)
+        self.review = ReviewController(
+            document=lambda: self.doc,
+            current_image=self.current_image,
+            overlay=self.overlay,
+            pixels=self.loader.cached,
+            selected_images=self._selected_images,
+            run_task=lambda *args: start_task(self, *args),
+            status=self.show_status,
+            dialogs=self,
+        )
         self.review_panel = ReviewPanel(self)
         self.review_panel.image_chosen.connect(self.show_image)
         self.review_dock = self._dock("Review", "review", Qt.DockWidgetArea.RightDockWidgetArea)
-        self.review_dock.setWidget(self.review_panel)
+        self.review_dock.setWidget(_scrolling(self.review_panel))
         # The ranking and error bars follow the runs: refreshed when one starts or ends.
         self.training.runs_changed.connect(self._on_training_runs_changed)
 
@@ -74,13 +89,9 @@ class MainWindow(QMainWindow):
         from kpstudio.gui.window_actions import build_actions
 
         self.actions_by_name = build_actions(self)
-        self.resize(1280, 800)
-        geometry = self.settings.value("window/geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        state = self.settings.value("window/state")
-        if state is not None:
-            self.restoreState(state)
+        restore_layout(self, self.settings.value("window/geometry"),
+                       self.settings.value("window/state"))  # fmt: skip
+        self._shown_once = False
 
     def _dock(self, title: str, name: str, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -100,9 +111,10 @@ class MainWindow(QMainWindow):
         self.doc = Document(project, self)
         self.controller = LabelingController(self.doc, self.canvas, self)
         self.controller.current_keypoint_changed.connect(self._on_controller_keypoint_changed)
-        self.controller.image_changed.connect(self._on_controller_image_changed)
-        self.doc.labels_changed.connect(self._on_doc_labels_changed)
+        self.controller.points_changed.connect(self._on_controller_points_changed)
         self.doc.skeleton_changed.connect(self._on_doc_skeleton_changed)
+        self.doc.predictions_stored.connect(self._on_doc_predictions_stored)
+        self.review.attach(self.doc)
         self.image_list = ImageListPanel(self.doc, self)
         self.image_list.image_activated.connect(self.show_image)
         self.list_dock.setWidget(self.image_list)
@@ -125,6 +137,7 @@ class MainWindow(QMainWindow):
         self.training.stop_and_wait()
         self.canvas.set_image(None)
         self.canvas.set_markers([], [], {})
+        self.overlay.clear()
         self.review_panel.refresh(None)
         self.controller.detach()
         self.controller.deleteLater()
@@ -144,14 +157,30 @@ class MainWindow(QMainWindow):
         # Never show this image's labels over the previous image's pixels: a click then would
         # label the wrong picture. Until the pixels arrive, the canvas is empty.
         self.canvas.set_image(cached)
-        self.canvas.set_predictions([])
-        self.review.prediction = None
+        self.overlay.clear()
         self.controller.show_image(image_id)
         self.review.on_image_shown(image_id)
         self.image_list.set_current(image_id)
         self.loader.request(image_id, path)
         self._prefetch_neighbours(image_id)
         self.status_image.setText(f"{record.path}  {record.width}×{record.height}")
+
+    def current_image(self) -> int | None:
+        """The id of the image shown and edited now, or None."""
+        return self.controller.image_id if self.controller is not None else None
+
+    def show_status(self, message: str, milliseconds: int = 5000) -> None:
+        self.statusBar().showMessage(message, milliseconds)
+
+    def _keypoint_names(self) -> tuple[str, ...]:
+        skeleton = self.doc.skeleton if self.doc is not None else None
+        return tuple(skeleton.keypoints) if skeleton else ()
+
+    def _selected_images(self) -> list[int]:
+        return self.image_list.selected_ids() if self.image_list is not None else []
+
+    def reset_layout(self) -> None:
+        reset_layout(self)
 
     def _prefetch_neighbours(self, image_id: int) -> None:
         # Decode the next and previous images ahead, so paging through is instant.
@@ -193,15 +222,18 @@ class MainWindow(QMainWindow):
             self.doc.mark_unreadable(image_id)
         self.statusBar().showMessage(message, 10000)
 
-    @Slot(int)
-    def _on_doc_labels_changed(self, image_id: int) -> None:
-        if self.controller and image_id == self.controller.image_id:
-            self._update_keypoint_states()
+    @Slot(object)
+    def _on_controller_points_changed(self, points: dict) -> None:
+        self.keypoints.set_states({k: int(s.visibility) for k, s in points.items()})
 
     @Slot()
     def _on_doc_skeleton_changed(self) -> None:
         self.keypoints.set_skeleton(self.doc.skeleton)
-        self._update_keypoint_states()
+        self._on_controller_points_changed(self.controller.states() if self.controller else {})
+
+    @Slot(str, object)
+    def _on_doc_predictions_stored(self, run_id: str, image_ids: list) -> None:
+        self.review_panel.refresh(self.doc)
 
     @Slot()
     def _on_training_runs_changed(self) -> None:
@@ -211,10 +243,6 @@ class MainWindow(QMainWindow):
     def _on_keypoints_keypoint_chosen(self, name: str) -> None:
         if self.controller:
             self.controller.choose_keypoint(name)
-
-    @Slot(int)
-    def _on_controller_image_changed(self, image_id: int) -> None:
-        self._update_keypoint_states()
 
     @Slot(str)
     def _on_controller_keypoint_changed(self, name: str) -> None:
@@ -228,10 +256,6 @@ class MainWindow(QMainWindow):
     @Slot(float)
     def _on_canvas_zoom_changed(self, zoom: float) -> None:
         self.status_zoom.setText(f"{zoom * 100:.0f} %")
-
-    def _update_keypoint_states(self) -> None:
-        states = self.controller.states() if self.controller else {}
-        self.keypoints.set_states({k: int(s.visibility) for k, s in states.items()})
 
     # -- settings, drops, closing -------------------------------------------------------------
     def recent_projects(self) -> list[str]:
@@ -254,6 +278,12 @@ class MainWindow(QMainWindow):
             if path.is_dir():
                 add_image_folder(self, path)
 
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._shown_once:  # dock sizes are real only once the window is laid out
+            self._shown_once = True
+            fit_docks_to_canvas(self)
+
     def closeEvent(self, event) -> None:  # noqa: N802
         self.training.stop_and_wait()  # join the worker: no "QThread destroyed while running"
         for task in list(self.tasks):
@@ -266,3 +296,13 @@ class MainWindow(QMainWindow):
     @staticmethod
     def about_text() -> str:
         return f"kpstudio {__version__}: label keypoints, train, review, export."
+
+
+def _scrolling(panel: QWidget) -> QScrollArea:
+    """`panel` in a scroll area: a short dock scrolls instead of forcing the window's height."""
+    area = QScrollArea()
+    area.setWidget(panel)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area

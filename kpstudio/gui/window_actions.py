@@ -80,6 +80,7 @@ def build_actions(window) -> dict[str, QAction]:
     view_menu.addAction(window.keypoint_dock.toggleViewAction())
     view_menu.addAction(window.train_dock.toggleViewAction())
     view_menu.addAction(window.review_dock.toggleViewAction())
+    add("reset_layout", "&Reset layout", window.reset_layout, None, view_menu)
 
     go_menu = bar.addMenu("&Go")
     add("next", "&Next image", partial(window.step_image, 1), None, go_menu,

@@ -50,9 +50,9 @@ def test_stored_predictions_of_one_run_in_image_order(project):
 
 
 def test_many_answers_are_stored_in_chunks_and_a_bad_one_stores_nothing(project, monkeypatch):
-    import kpstudio.core.predictions as predictions
+    import kpstudio.core.project as store_module
 
-    monkeypatch.setattr(predictions, "STORE_CHUNK", 2)  # 5 images: three transactions
+    monkeypatch.setattr(store_module, "WORKER_TURN_S", 0.0)  # one image per transaction
     folder = project.folder / "images"
     ids = project.add_images([(folder / f"d{i}.png", 64, 48, f"shad{i}") for i in range(5)])
     answers = {i: (np.full((3, 2), float(i)), np.full(3, 0.5)) for i in ids}

@@ -205,6 +205,7 @@ class StubDocument(QObject):
     labels_changed = Signal(int)
     skeleton_changed = Signal()
     images_changed = Signal()
+    predictions_stored = Signal(str, object)
 
     def __init__(self, n: int):
         super().__init__()
