@@ -1,9 +1,11 @@
 """Open the studio on a project (default: a fresh demo project) and save a screenshot.
 
-Run it under Xvfb to see the window as a person would:
-    xvfb-run -s "-screen 0 1400x900x24" python scripts/screenshot.py out.png [PROJECT] [--train]
-With --train it presses Train and shoots after ~25 s (curves and the preview overlay); with
---review it trains ~40 s, predicts all unlabeled images and shoots the least confident one.
+Run it under Xvfb to see the window as a person would, at its default size for the screen:
+    xvfb-run -a -s "-screen 0 1366x768x24" python scripts/screenshot.py out.png [PROJECT] [--train]
+It shoots the whole screen (so a window that does not fit shows it) and prints the window's
+frame and the canvas's share of its width. With --train it presses Train and shoots after
+~25 s (curves and the preview overlay); with --review it trains ~40 s, predicts all unlabeled
+images and shoots the least confident one.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ def main() -> int:
         project = tmp / "demo"
         build_demo_project(project)
     win = MainWindow(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
-    win.resize(1400, 860)
     win.show()
     win.open_project(project)
 
@@ -40,9 +41,14 @@ def main() -> int:
         if win.controller and win.controller.states():
             win.controller.selected = next(iter(win.controller.states()))
             win.controller.refresh()
-        win.grab().save(str(out))
+        screen = win.screen()
+        screen.grabWindow(0).save(str(out))
+        frame, free = win.frameGeometry(), screen.availableGeometry()
+        share = win.canvas.width() / win.width()
+        print(f"saved {out}: screen {free.width()}×{free.height()}, window frame "
+              f"{frame.width()}×{frame.height()} at ({frame.x()}, {frame.y()}), "
+              f"fits: {free.contains(frame)}, canvas {share:.0%} of the width")
         win.training.stop_and_wait()
-        print(f"saved {out}")
         app.quit()
 
     if training or review:

@@ -17,6 +17,7 @@ CANVAS_SHARE = 0.55  # the least share of the window's width the image canvas ge
 LEFT_SHARE, LEFT_MIN, LEFT_MAX = 0.16, 170, 320  # the image list
 RIGHT_SHARE, RIGHT_MIN, RIGHT_MAX = 0.22, 240, 440  # keypoints, training, review
 KEYPOINTS_SHARE = 0.38  # of the right column's height, the rest for Training / Review
+SPLITTERS_PX = 24  # the splitters and dock frames between the canvas and the docks
 BIG_SCREEN_WIDTH = 1600  # wider than this, the window leaves a margin round it
 
 
@@ -33,9 +34,13 @@ def default_geometry(available: QRect) -> QRect:
 
 def dock_widths(window_width: int) -> tuple[int, int]:
     """(image list, right column) widths for a window `window_width` wide."""
-    left = int(min(max(window_width * LEFT_SHARE, LEFT_MIN), LEFT_MAX))
-    right = int(min(max(window_width * RIGHT_SHARE, RIGHT_MIN), RIGHT_MAX))
-    return left, right
+    left = min(max(window_width * LEFT_SHARE, LEFT_MIN), LEFT_MAX)
+    right = min(max(window_width * RIGHT_SHARE, RIGHT_MIN), RIGHT_MAX)
+    # A narrow window: the docks give way (the splitters between them take a few pixels).
+    room = (1 - CANVAS_SHARE) * window_width - SPLITTERS_PX
+    if left + right > room:
+        left, right = left * room / (left + right), right * room / (left + right)
+    return int(left), int(right)
 
 
 def clamp_to(rect: QRect, available: QRect) -> QRect:

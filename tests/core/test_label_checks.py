@@ -149,11 +149,18 @@ def test_split_references_give_no_swap_hint():
     assert "left_ear" not in hints
 
 
-def test_keypoints_on_one_spot_do_not_crash():
+def test_keypoints_on_one_spot_are_named_by_the_bone_they_collapse():
+    # Both ears on one spot: the pair has no side to judge and, the mouse being symmetric,
+    # every bone keeps its length: nothing to say.
     xy = CURRENT.copy()
     xy[SKELETON.index("left_ear")] = xy[SKELETON.index("right_ear")]
-    hints = sanity_warnings(SKELETON, inst(xy), references())
-    assert "swapped" not in hints.get("left_ear", "")
+    assert sanity_warnings(SKELETON, inst(xy), references()) == {}
+    # The left ear clicked on the neck: the bone between them has no length left, and both
+    # of its ends say so.
+    xy = CURRENT.copy()
+    xy[SKELETON.index("left_ear")] = xy[SKELETON.index("neck")]
+    said = "left_ear–neck is only 0.00× its usual length"
+    assert sanity_warnings(SKELETON, inst(xy), references()) == {"left_ear": said, "neck": said}
 
 
 def test_skeleton_without_edges_or_pairs():

@@ -1,0 +1,106 @@
+"""The labeling controller: one redraw and one run of the sanity hints per edit, a drag written
+once on release, and hints the user can read on the marker."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+
+import kpstudio.gui.labeling as labeling  # noqa: E402
+from kpstudio.gui.main_window import MainWindow  # noqa: E402
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, demo):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    assert win.open_project(demo)
+    yield win
+    win.close()
+
+
+def _show(qtbot, win, status):
+    image_id = next(r.id for r in win.doc.images() if r.status == status)
+    win.show_image(image_id)
+    qtbot.waitUntil(lambda: win.canvas.image_size() is not None
+                    and win.controller.image_id == image_id)  # fmt: skip
+    qtbot.wait(20)
+    return image_id
+
+
+class _Counts:
+    """How often the canvas redrew the labels, the hints ran and the store committed."""
+
+    def __init__(self, win, monkeypatch):
+        self.redraws = self.hints = 0
+        self.commits: list[str] = []
+        draw, hints = win.canvas.set_markers, labeling.sanity_warnings
+
+        def counted_draw(*args):
+            self.redraws += 1
+            draw(*args)
+
+        def counted_hints(*args):
+            self.hints += 1
+            return hints(*args)
+
+        monkeypatch.setattr(win.canvas, "set_markers", counted_draw)
+        monkeypatch.setattr(labeling, "sanity_warnings", counted_hints)
+        win.doc.project._conn.set_trace_callback(
+            lambda sql: self.commits.append(sql) if sql.strip().upper() == "COMMIT" else None
+        )
+
+
+def test_a_click_redraws_once_runs_the_hints_once_and_commits_once(qtbot, window, monkeypatch):
+    image_id = _show(qtbot, window, "unlabeled")
+    counts = _Counts(window, monkeypatch)
+    QTest.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.NoModifier, window.canvas.view_pos_for(60.0, 70.0))  # fmt: skip
+    assert (counts.redraws, counts.hints, len(counts.commits)) == (1, 1, 1)
+    first = window.doc.skeleton.keypoints[0]
+    assert window.doc.point(image_id, first).x == pytest.approx(60.0, abs=0.5)
+    assert window.canvas._selected == (0, first)  # the one redraw already shows the selection
+    assert window.controller.keypoint == window.doc.skeleton.keypoints[1]
+
+
+def test_a_drag_moves_live_and_is_written_once_on_release(qtbot, window, monkeypatch):
+    image_id = _show(qtbot, window, "done")
+    name = "head"
+    start = window.doc.point(image_id, name)
+    counts = _Counts(window, monkeypatch)
+    viewport = window.canvas.viewport()
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     window.canvas.view_pos_for(start.x, start.y))  # fmt: skip
+    for step in range(1, 21):
+        QTest.mouseMove(viewport, window.canvas.view_pos_for(start.x + step, start.y + 3))
+    live = next(m for m in window.canvas._markers if m.keypoint == name)
+    assert live.x == pytest.approx(start.x + 20, abs=0.5)  # the canvas follows the mouse
+    assert window.doc.point(image_id, name) == start  # ... and nothing is written yet
+    assert counts.commits == []
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                       window.canvas.view_pos_for(start.x + 20, start.y + 3))  # fmt: skip
+    moved = window.doc.point(image_id, name)
+    assert (moved.x, moved.y) == pytest.approx((start.x + 20, start.y + 3), abs=0.5)
+    assert (len(counts.commits), counts.redraws, counts.hints) == (1, 1, 1)
+    window.doc.undo_stack.undo()
+    assert window.doc.point(image_id, name) == start
+
+
+def test_a_collapsed_bone_is_named_on_the_markers_tooltip(qtbot, window):
+    image_id = _show(qtbot, window, "done")
+    neck = window.doc.point(image_id, "neck")
+    window.doc.move_point(image_id, "head", neck.x + 0.5, neck.y)  # head clicked onto the neck
+    tips = {item.toolTip() for item in window.canvas._overlay if item.toolTip()}
+    head_tip = next(t for t in tips if t.startswith("head"))
+    assert head_tip.startswith("head\n⚠ head–neck is only 0.")
+    assert head_tip.endswith("× its usual length")
+    assert any(t.startswith("neck\n⚠ head–neck is only") for t in tips)
+    window.doc.undo_stack.undo()
+    assert not any("⚠" in item.toolTip() for item in window.canvas._overlay)
