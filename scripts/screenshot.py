@@ -45,9 +45,11 @@ def main() -> int:
         screen.grabWindow(0).save(str(out))
         frame, free = win.frameGeometry(), screen.availableGeometry()
         share = win.canvas.width() / win.width()
-        print(f"saved {out}: screen {free.width()}×{free.height()}, window frame "
-              f"{frame.width()}×{frame.height()} at ({frame.x()}, {frame.y()}), "
-              f"fits: {free.contains(frame)}, canvas {share:.0%} of the width")
+        print(
+            f"saved {out}: screen {free.width()}×{free.height()}, window frame "
+            f"{frame.width()}×{frame.height()} at ({frame.x()}, {frame.y()}), "
+            f"fits: {free.contains(frame)}, canvas {share:.0%} of the width"
+        )
         win.training.stop_and_wait()
         app.quit()
 

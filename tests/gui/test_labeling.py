@@ -61,8 +61,9 @@ class _Counts:
 def test_a_click_redraws_once_runs_the_hints_once_and_commits_once(qtbot, window, monkeypatch):
     image_id = _show(qtbot, window, "unlabeled")
     counts = _Counts(window, monkeypatch)
+    at = window.canvas.view_pos_for(60.0, 70.0)
     QTest.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton,
-                     Qt.KeyboardModifier.NoModifier, window.canvas.view_pos_for(60.0, 70.0))  # fmt: skip
+                     Qt.KeyboardModifier.NoModifier, at)  # fmt: skip
     assert (counts.redraws, counts.hints, len(counts.commits)) == (1, 1, 1)
     first = window.doc.skeleton.keypoints[0]
     assert window.doc.point(image_id, first).x == pytest.approx(60.0, abs=0.5)
