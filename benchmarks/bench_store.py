@@ -3,7 +3,8 @@
 Prints: time to create the project (images + labels), to open it, to read one image's labels,
 to write one edit (persisted, synchronous=FULL), plus the file size; then how long edits wait
 while a worker thread stores a prediction for every image (the studio's Predict all).
-Targets: open ≤ 2 s, one edit ≤ 5 ms.
+Targets: open ≤ 2 s, one edit ≤ 5 ms; edits while the worker stores: median ≤ 5 ms, max ≤ 50 ms.
+The process sets Python's thread switch interval as the studio does (EDIT_SWITCH_INTERVAL_S).
 
     python benchmarks/bench_store.py [--images 100000] [--keypoints 17] [--dir DIR]
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -21,7 +23,7 @@ import numpy as np
 
 from kpstudio.core.labelset import Instance
 from kpstudio.core.predictions import store_predictions
-from kpstudio.core.project import DB_NAME, Project
+from kpstudio.core.project import DB_NAME, EDIT_SWITCH_INTERVAL_S, Project
 from kpstudio.core.runs import record_run
 from kpstudio.core.skeleton import Skeleton
 
@@ -32,6 +34,7 @@ def main() -> None:
     parser.add_argument("--keypoints", type=int, default=17)
     parser.add_argument("--dir", type=Path, default=None, help="where to build (default: tmp)")
     args = parser.parse_args()
+    sys.setswitchinterval(EDIT_SWITCH_INTERVAL_S)  # as kpstudio.gui.app does
     base = args.dir or Path(tempfile.mkdtemp(prefix="kpstudio-bench-"))
     folder = base / "store-bench"
     k, n = args.keypoints, args.images
@@ -94,13 +97,13 @@ def main() -> None:
     print(
         f"  store {n:,} predictions (worker) {t_store:6.2f} s; meanwhile {len(store_edits)} "
         f"edits: median {statistics.median(store_edits) * 1000:.1f} ms, max "
-        f"{max(store_edits) * 1000:.0f} ms"
+        f"{max(store_edits) * 1000:.0f} ms   target median ≤ 5 ms, max ≤ 50 ms"
     )
 
 
 def _edits_while_a_worker_stores_predictions(project, ids, rng):
     """Predict-all's storing, as the studio does it: in a worker thread, through its own
-    connection, in chunked transactions; the UI thread keeps labeling (an edit every 20 ms).
+    connection, in short transactions; the UI thread keeps labeling (an edit every 20 ms).
     Returns (seconds to store, each edit's seconds)."""
     record_run(project, "bench", "default", "finished", {})
     k = len(project.skeleton)

@@ -124,6 +124,15 @@ class ImageCanvas(QGraphicsView):
         self._markers, self._edges, self._colors = list(markers), list(edges), dict(colors)
         self._rebuild_overlay()
 
+    def show_labels(self, markers: list[Marker], edges: list[tuple[str, str]],
+                    colors: dict[str, str], selected: tuple[int, str] | None,
+                    warnings: dict[tuple[int, str], str]) -> None:  # fmt: skip
+        """Everything about the labels at once (markers, edges, colours, selection, hints):
+        one redraw for one edit, where the separate setters would redraw three times."""
+        self._markers, self._edges, self._colors = list(markers), list(edges), dict(colors)
+        self._selected, self._warnings = selected, dict(warnings)
+        self._rebuild_overlay()
+
     def set_predictions(self, markers: list[Marker],
                         confidences: list[float] | None = None) -> None:  # fmt: skip
         """Predicted keypoints, drawn as hollow diamonds; fainter when less confident."""
@@ -371,11 +380,14 @@ class ImageCanvas(QGraphicsView):
     def _drag_to(self, point: QPointF, finished: bool) -> None:
         target = self._clamp(point + self._grab_offset)
         instance, keypoint = self._drag_key
-        # Move our drawing now; the main window may commit only when the drag finishes.
-        self._markers = [replace(m, x=target.x(), y=target.y())
-                         if (m.instance, m.keypoint) == self._drag_key else m
-                         for m in self._markers]  # fmt: skip
-        self._rebuild_overlay()
+        # Move our drawing now; the label is written only when the drag finishes (and then
+        # redrawn from the Document, so a release where the last move left off draws once).
+        moved = [replace(m, x=target.x(), y=target.y())
+                 if (m.instance, m.keypoint) == self._drag_key else m
+                 for m in self._markers]  # fmt: skip
+        if moved != self._markers:
+            self._markers = moved
+            self._rebuild_overlay()
         self.marker_dragged.emit(instance, keypoint, target.x(), target.y(), finished)
 
     def wheelEvent(self, event: QtGui.QWheelEvent) -> None:

@@ -177,9 +177,9 @@ class LabelingController(QObject):
         markers = [Marker(lab.instance, lab.keypoint, lab.x, lab.y, int(lab.visibility))
                    for lab in labels if lab.visibility != Visibility.ABSENT]  # fmt: skip
         colors = dict(zip(skeleton.keypoints, skeleton.colors, strict=True))
-        self.canvas.set_markers(markers, list(skeleton.edges), colors)
-        self.canvas.set_selected(self.instance if self.selected else None, self.selected)
-        self.canvas.set_warnings(self._warnings(labels))
+        selected = (self.instance, self.selected) if self.selected else None
+        self.canvas.show_labels(markers, list(skeleton.edges), colors, selected,
+                                self._warnings(labels))  # fmt: skip
         self.points_changed.emit({lab.keypoint: PointState(lab.x, lab.y, lab.visibility,
                                                            lab.source)
                                   for lab in labels if lab.instance == self.instance})  # fmt: skip
