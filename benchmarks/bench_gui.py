@@ -172,7 +172,8 @@ def main() -> None:
     print(f"  image switch 24 MP     first {big_first:7.1f} ms   cached {big_cached:6.1f} ms"
           "   (decoded off the UI thread)")  # fmt: skip
     print(f"  click → marker drawn   median {statistics.median(clicks) * 1000:6.2f} ms   "
-          f"max {max(clicks) * 1000:6.2f} ms   target ≤ 16 ms")  # fmt: skip
+          f"p99 {np.percentile(clicks, 99) * 1000:6.2f} ms   max {max(clicks) * 1000:6.2f} ms   "
+          "target median ≤ 16 ms, p99 ≤ 50 ms")  # fmt: skip
     print(f"  drag: mouse move → drawn   median {statistics.median(drags) * 1000:6.2f} ms   "
           f"p99 {np.percentile(drags, 99) * 1000:6.2f} ms   ({len(drags)} moves)")  # fmt: skip
     print(f"  drag: release → written + drawn   median {statistics.median(releases) * 1000:6.2f}"
