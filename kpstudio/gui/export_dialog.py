@@ -299,11 +299,11 @@ class ExportDialog(QDialog):
             out = self._ask_file(f"Export dataset as {text}", f"annotations{suffix}",
                                  name_filter, suffix)  # fmt: skip
         else:
-            start = last_folder(self._studio, "export")
+            start = last_folder(self._studio.settings, "export")
             chosen = QFileDialog.getExistingDirectory(self, f"Export {text} into", start)
             out = Path(chosen) if chosen else None
             if out is not None:
-                remember_folder(self._studio, "export", out)
+                remember_folder(self._studio.settings, "export", out)
         if out is not None:
             self.export_dataset(fmt, out)
 
@@ -317,14 +317,14 @@ class ExportDialog(QDialog):
             self.export_predictions(out)
 
     def _ask_file(self, title: str, default: str, name_filter: str, suffix: str) -> Path | None:
-        start = str(Path(last_folder(self._studio, "export")) / default)
+        start = str(Path(last_folder(self._studio.settings, "export")) / default)
         chosen, _ = QFileDialog.getSaveFileName(self, title, start, name_filter)
         if not chosen:
             return None
         out = Path(chosen)
         if suffix and out.suffix.lower() != suffix:
             out = out.with_name(out.name + suffix)  # Qt's own dialog does not add it
-        remember_folder(self._studio, "export", out.parent)
+        remember_folder(self._studio.settings, "export", out.parent)
         return out
 
 

@@ -16,6 +16,7 @@ from kpstudio import __version__, resource_path
 from kpstudio.core.project import Project
 from kpstudio.gui.canvas import ImageCanvas
 from kpstudio.gui.document import Document
+from kpstudio.gui.file_flows import FileFlows
 from kpstudio.gui.image_list import ImageListPanel
 from kpstudio.gui.image_loader import ImageLoader
 from kpstudio.gui.keypoint_panel import KeypointPanel
@@ -67,9 +68,19 @@ class MainWindow(QMainWindow):
             overlay=self.overlay,
             pixels=self.loader.cached,
             selected_images=self._selected_images,
-            run_task=lambda *args: start_task(self, *args),
+            run_task=self.run_task,
             status=self.show_status,
             dialogs=self,
+        )
+        self.file_flows = FileFlows(
+            dialogs=self,
+            settings=self.settings,
+            document=lambda: self.doc,
+            open_project=self.open_project,
+            current_image=self.current_image,
+            show_image=self.show_image,
+            run_task=self.run_task,
+            status=self.show_status,
         )
         self.review_panel = ReviewPanel(self)
         self.review_panel.image_chosen.connect(self.show_image)
@@ -172,6 +183,10 @@ class MainWindow(QMainWindow):
     def show_status(self, message: str, milliseconds: int = 5000) -> None:
         self.statusBar().showMessage(message, milliseconds)
 
+    def run_task(self, title: str, job, on_done, on_error=None):
+        """A Task of this window (cancelled and joined when it closes); see start_task."""
+        return start_task(self, title, job, on_done, on_error)
+
     def _keypoint_names(self) -> tuple[str, ...]:
         skeleton = self.doc.skeleton if self.doc is not None else None
         return tuple(skeleton.keypoints) if skeleton else ()
@@ -271,12 +286,10 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:  # noqa: N802
-        from kpstudio.gui.file_flows import add_image_folder
-
         for url in event.mimeData().urls():
             path = Path(url.toLocalFile())
             if path.is_dir():
-                add_image_folder(self, path)
+                self.file_flows.add_image_folder(path)
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)

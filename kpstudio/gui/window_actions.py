@@ -10,7 +10,9 @@ from PySide6.QtWidgets import QMessageBox
 
 def build_actions(window) -> dict[str, QAction]:
     """Create every action of `window` (a MainWindow); returns them by name for tests."""
-    from kpstudio.gui import export_dialog, file_flows
+    from kpstudio.gui import export_dialog
+
+    flows = window.file_flows
 
     actions: dict[str, QAction] = {}
 
@@ -36,18 +38,18 @@ def build_actions(window) -> dict[str, QAction]:
 
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
-    add("new", "&New project from image folder…", partial(file_flows.new_project, window),
+    add("new", "&New project from image folder…", flows.new_project,
         QKeySequence.StandardKey.New, file_menu)  # fmt: skip
-    add("open", "&Open project…", partial(file_flows.open_project_dialog, window),
+    add("open", "&Open project…", flows.open_project_dialog,
         QKeySequence.StandardKey.Open, file_menu)  # fmt: skip
     recent_menu = file_menu.addMenu("Open &recent")
     recent_menu.aboutToShow.connect(partial(_fill_recent, window, recent_menu))
     file_menu.addSeparator()
-    add("add_images", "&Add images from folder…", partial(file_flows.add_image_folder, window),
+    add("add_images", "&Add images from folder…", flows.add_image_folder,
         "Ctrl+Shift+A", file_menu)  # fmt: skip
-    add("add_video", "Add &video frames…", partial(file_flows.add_video_frames, window),
+    add("add_video", "Add &video frames…", flows.add_video_frames,
         None, file_menu)  # fmt: skip
-    add("import", "&Import annotations…", partial(file_flows.import_annotations, window),
+    add("import", "&Import annotations…", flows.import_annotations,
         "Ctrl+I", file_menu)  # fmt: skip
     add("export", "&Export…", partial(export_dialog.open_export_dialog, window), "Ctrl+E",
         file_menu)  # fmt: skip
@@ -64,9 +66,9 @@ def build_actions(window) -> dict[str, QAction]:
     add("delete", "&Delete point", with_controller("delete_selected"),
         None, edit_menu, shortcuts=["Delete", "Backspace"])  # fmt: skip
     edit_menu.addSeparator()
-    add("skeleton", "Edit &skeleton…", partial(file_flows.edit_skeleton, window), "Ctrl+K",
+    add("skeleton", "Edit &skeleton…", flows.edit_skeleton, "Ctrl+K",
         edit_menu)  # fmt: skip
-    window.keypoints.edit_skeleton_requested.connect(partial(file_flows.edit_skeleton, window))
+    window.keypoints.edit_skeleton_requested.connect(flows.edit_skeleton)
 
     view_menu = bar.addMenu("&View")
     add("fit", "&Fit image", window.canvas.fit, "F", view_menu)
@@ -144,11 +146,9 @@ def bind_undo_actions(window, stack: QUndoStack) -> None:
 
 
 def _fill_recent(window, menu) -> None:
-    from kpstudio.gui.file_flows import open_project_folder
-
     menu.clear()
     for folder in window.recent_projects():
         action = menu.addAction(folder)
-        action.triggered.connect(partial(open_project_folder, window, folder))
+        action.triggered.connect(partial(window.file_flows.open_project_folder, folder))
     if not menu.actions():
         menu.addAction("(none yet)").setEnabled(False)
