@@ -291,8 +291,9 @@ class Project(LabelStore):
         digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
         return "val" if int.from_bytes(digest, "big") / 2**64 < fraction else "train"
 
-    def add_images(self, entries: Iterable[tuple]) -> list[int]:
-        """Add images in one transaction: (path, width, height, sha256[, split]) tuples.
+    def add_images(self, entries: Iterable[tuple], in_turns: bool = False) -> list[int]:
+        """Add images in one transaction: (path, width, height, sha256[, split]) tuples; with
+        `in_turns` (a worker adding a big folder), in short ones (write_in_turns).
 
         A path already in the project keeps its row (and labels); its id is returned."""
         rows = []
@@ -300,21 +301,12 @@ class Project(LabelStore):
             path, width, height, sha = entry[:4]
             split = entry[4] if len(entry) > 4 and entry[4] else self.split_for(sha)
             rows.append((self.relative_path(path), int(width), int(height), sha, split))
-        ids = []
-        now = time.time()
-        with self.transaction() as conn:
-            for rel, width, height, sha, split in rows:
-                found = conn.execute("SELECT id FROM images WHERE path = ?", (rel,)).fetchone()
-                if found:
-                    ids.append(found[0])
-                    continue
-                ids.append(
-                    conn.execute(
-                        "INSERT INTO images(path, width, height, sha256, split, added) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (rel, width, height, sha, split, now),
-                    ).lastrowid
-                )
+        ids: list[int] = []
+        if in_turns:
+            self.write_in_turns(rows, lambda conn, chunk: ids.extend(_insert_images(conn, chunk)))
+        else:
+            with self.transaction() as conn:
+                ids = _insert_images(conn, rows)
         return ids
 
     def add_image_folder(self, folder: str | os.PathLike, progress=None):
@@ -379,3 +371,22 @@ class Project(LabelStore):
             "instances": instances,
             "labeled_points": labeled_points,
         }
+
+
+def _insert_images(conn: sqlite3.Connection, rows: Iterable[tuple]) -> list[int]:
+    """Inside a transaction: (relative path, width, height, sha256, split) rows → image ids,
+    an existing path keeping its row."""
+    ids, now = [], time.time()
+    for rel, width, height, sha, split in rows:
+        found = conn.execute("SELECT id FROM images WHERE path = ?", (rel,)).fetchone()
+        if found:
+            ids.append(found[0])
+            continue
+        ids.append(
+            conn.execute(
+                "INSERT INTO images(path, width, height, sha256, split, added) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (rel, width, height, sha, split, now),
+            ).lastrowid
+        )
+    return ids

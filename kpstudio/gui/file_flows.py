@@ -274,7 +274,8 @@ class FileFlows:
 
 
 def _add_scanned(doc: Document, infos, added: list) -> None:
-    """In a Task's job: add scanned images through the worker's own connection (100,000 rows
-    take ~5 s, too long for the UI thread). Not undoable: adding images changes no label."""
+    """In a Task's job: add scanned images through the worker's own connection, in short
+    transactions (100,000 rows take ~5 s: the user's edits meanwhile must not wait that long).
+    Not undoable: adding images changes no label."""
     rows = [(i.path, i.width, i.height, i.sha256) for i in infos]
-    added.extend(doc.write_in_worker(lambda store: store.add_images(rows)))
+    added.extend(doc.write_in_worker(lambda store: store.add_images(rows, in_turns=True)))

@@ -296,3 +296,19 @@ def test_bulk_writes_go_in_short_transactions_sized_by_time(project, monkeypatch
     chunks.clear()
     project.write_in_turns(image_ids, write, budget_s=60.0)  # all the time: doubling chunks
     assert chunks == [1, 2, 4, 8, 16, 32, 57] and sum(chunks) == 120
+
+
+def test_a_worker_adds_images_in_short_transactions_with_the_same_result(project, monkeypatch):
+    import kpstudio.core.project as store_module
+
+    monkeypatch.setattr(store_module, "WORKER_TURN_S", 0.0)  # one row per transaction
+    commits = []
+    project._conn.set_trace_callback(
+        lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None
+    )
+    folder = project.folder.parent / "images"
+    known = project.images()[0]
+    entries = [(folder / f"new{i}.png", 64, 48, f"new{i}") for i in range(4)]
+    ids = project.add_images([*entries, (folder / "im0.png", 640, 480, "hash0")], in_turns=True)
+    assert len(commits) == 5 and ids[-1] == known.id  # a known path keeps its row
+    assert [project.image(i).path for i in ids[:4]] == [f"../images/new{i}.png" for i in range(4)]
