@@ -379,9 +379,9 @@ def test_adding_a_folder_writes_in_the_worker_and_lists_unreadable_files(
     writing_threads, warnings = [], []
     real_add = Project.add_images
 
-    def recording_add(self, entries):
+    def recording_add(self, entries, **options):
         writing_threads.append(threading.current_thread())
-        return real_add(self, entries)
+        return real_add(self, entries, **options)
 
     monkeypatch.setattr(Project, "add_images", recording_add)
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a: str(folder)))
