@@ -2,8 +2,9 @@
 
 Scene coordinates are image coordinates: the pixmap sits at scene (0, 0) untransformed, so the
 origin is the top-left corner of the top-left pixel and pixel i spans [i, i+1). The canvas
-never changes labels; it reports gestures through signals and the main window turns them into
-Document edits, then hands the new markers back with `set_markers`.
+never changes labels; it reports gestures through signals, the labeling controller turns them
+into Document edits, then hands the new labels back with `show_labels` (one redraw). A drag
+moves its marker here live; only the release is written.
 """
 
 from __future__ import annotations
