@@ -56,5 +56,7 @@ def test_set_points_and_skeleton_edits_hand_the_whole_change_over_at_once(qtbot)
     stack.push(command)
     stack.undo()
     assert command.labels_deleted == 1
-    assert editor.writes[2:] == [("skeleton", ("snout",), {"nose": "snout"}, {}),
-                                 ("skeleton", ("nose", "tail"), {"snout": "nose"}, lost)]  # fmt: skip
+    assert editor.writes[2:] == [
+        ("skeleton", ("snout",), {"nose": "snout"}, {}),
+        ("skeleton", ("nose", "tail"), {"snout": "nose"}, lost),
+    ]
