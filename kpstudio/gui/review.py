@@ -181,11 +181,13 @@ class ReviewController(QObject):
             return 0
         image_id, pred = shown
         have = set(doc.points(image_id))
+        image = doc.image(image_id)
         points = {}
         for name, (x, y) in zip(doc.skeleton.keypoints, pred.xy):
             if name not in have and np.isfinite(x) and np.isfinite(y):
-                state = PointState(float(x), float(y), Visibility.VISIBLE, "prediction-accepted")
-                points[(0, name)] = state
+                # A model may answer a hair outside the image; a label must lie inside it.
+                x, y = min(max(float(x), 0.0), image.width), min(max(float(y), 0.0), image.height)
+                points[(0, name)] = PointState(x, y, Visibility.VISIBLE, "prediction-accepted")
         self.overlay.clear()
         doc.paste_points(image_id, points, "Accept prediction")
         return len(points)
