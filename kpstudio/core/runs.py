@@ -79,7 +79,8 @@ def start_run(project: Project, arch: str, config: dict, run_id: str | None = No
     run_folder(project.folder, run_id).mkdir(parents=True, exist_ok=True)
     with project.transaction() as conn:
         conn.execute(
-            f"INSERT INTO runs({_COLUMNS}) VALUES (?, ?, ?, 'running', ?, '[]', '{{}}', NULL, ?, ?)",
+            f"INSERT INTO runs({_COLUMNS}) "
+            "VALUES (?, ?, ?, 'running', ?, '[]', '{}', NULL, ?, ?)",
             (run_id, time.time(), arch, json.dumps(config), os.getpid(), socket.gethostname()),
         )
     return get_run(project, run_id)

@@ -85,7 +85,8 @@ def test_a_failing_training_is_recorded_failed_and_raised(project):
         record_training(project.worker_handle, run.id, broken)
     failed = get_run(project, "r1")
     assert failed.status == "failed" and failed.config == {"epochs": 3}
-    assert failed.metrics == {"error": "FloatingPointError: the training loss became nan at epoch 4"}
+    error = "FloatingPointError: the training loss became nan at epoch 4"
+    assert failed.metrics == {"error": error}
     assert failed.model_path is None
 
 
