@@ -1,11 +1,21 @@
 """tf.distribute strategies by name: one device, the GPUs (or devices) of one machine, or
-several machines (configured through TF_CONFIG, as TensorFlow documents)."""
+several machines.
+
+Several machines ("multiworker") read their cluster from TF_CONFIG, as TensorFlow documents, or
+inside a SLURM job step without TF_CONFIG from SLURM's variables (SlurmClusterResolver). Every
+worker runs the same training; only the chief (the "chief" task, else worker 0) writes files.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
 
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multiworker")
+SLURM_PORT = 8888  # SlurmClusterResolver's first port on each node
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -17,5 +27,50 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=cluster_resolver())
     raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+
+
+def cluster_resolver() -> tf.distribute.cluster_resolver.ClusterResolver:
+    """Where this worker's cluster is described: TF_CONFIG, else a SLURM job step."""
+    if "TF_CONFIG" not in os.environ and "SLURM_PROCID" in os.environ:
+        resolver = tf.distribute.cluster_resolver.SlurmClusterResolver(port_base=SLURM_PORT)
+        resolver.cluster_spec()  # sets the task type and id
+        return resolver
+    if "TF_CONFIG" in os.environ:
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except ValueError as exc:
+            raise ValueError(f"TF_CONFIG is not valid JSON: {exc}") from None
+    return tf.distribute.cluster_resolver.TFConfigClusterResolver()
+
+
+def is_chief(resolver: tf.distribute.cluster_resolver.ClusterResolver | None) -> bool:
+    """Whether this process writes the run's files: the "chief" task, or worker 0 of a cluster
+    without one (TensorFlow's rule), or the only process when there is no cluster."""
+    if resolver is None:
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    jobs = resolver.cluster_spec().as_dict()
+    return task_type is None or task_type == "chief" or (
+        task_type == "worker" and task_id == 0 and "chief" not in jobs
+    )  # fmt: skip
+
+
+def strategy_is_chief(strategy: tf.distribute.Strategy) -> bool:
+    return is_chief(getattr(strategy, "cluster_resolver", None))
+
+
+def agreement(strategy: tf.distribute.Strategy) -> Callable[[bool], bool]:
+    """A function: True when any worker's flag is True. Workers must take the same decision to
+    stop (their time budgets and clocks differ), or the others wait forever in the next batch's
+    all-reduce. Only a multi-worker strategy needs a collective for it."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return lambda flag: flag
+
+    @tf.function
+    def votes(flag):
+        per_replica = strategy.run(lambda: tf.identity(flag))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    return lambda flag: bool(votes(tf.constant(1.0 if flag else 0.0)) > 0)
