@@ -54,7 +54,12 @@ class MainWindow(QMainWindow):
         self.train_panel = TrainPanel(self)
         self.train_dock = self._dock("Training", "training", Qt.DockWidgetArea.RightDockWidgetArea)
         self.train_dock.setWidget(self.train_panel)
-        self.training = TrainingController(self, self.train_panel)
+        self.training = TrainingController(
+            self.train_panel, document=lambda: self.doc,
+            current_image=lambda: self.controller.image_id if self.controller else None,
+            show_status=self.statusBar().showMessage, show_preview=self.canvas.set_predictions,
+            parent=self,
+        )  # fmt: skip
         self.review = ReviewController(self)
         self.review_panel = ReviewPanel(self)
         self.review_panel.image_chosen.connect(self.show_image)
