@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -61,16 +60,29 @@ def strategy_is_chief(strategy: tf.distribute.Strategy) -> bool:
     return is_chief(getattr(strategy, "cluster_resolver", None))
 
 
-def agreement(strategy: tf.distribute.Strategy) -> Callable[[bool], bool]:
-    """A function: True when any worker's flag is True. Workers must take the same decision to
-    stop (their time budgets and clocks differ), or the others wait forever in the next batch's
-    all-reduce. Only a multi-worker strategy needs a collective for it."""
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return lambda flag: flag
+class Consensus:
+    """The same number on every worker. Workers must take the same decisions between epochs
+    (their clocks and time budgets differ): one that stops alone leaves the others waiting
+    forever in the next batch's all-reduce, and one that sets its own learning rate drifts away
+    from the others' weights. Only a multi-worker strategy needs a collective for it."""
 
-    @tf.function
-    def votes(flag):
-        per_replica = strategy.run(lambda: tf.identity(flag))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+    def __init__(self, strategy: tf.distribute.Strategy):
+        self._mean = None
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
 
-    return lambda flag: bool(votes(tf.constant(1.0 if flag else 0.0)) > 0)
+            @tf.function
+            def mean(value):
+                per_replica = strategy.run(lambda: tf.identity(value))
+                return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+
+            self._mean = mean
+
+    def mean(self, value: float) -> float:
+        """The mean of every worker's `value`."""
+        if self._mean is None:
+            return value
+        return float(self._mean(tf.constant(value, tf.float32)))
+
+    def any(self, flag: bool) -> bool:
+        """True when any worker's `flag` is True."""
+        return self.mean(1.0 if flag else 0.0) > 0.0

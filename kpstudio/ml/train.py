@@ -44,7 +44,7 @@ from kpstudio.ml.policies import (
     TimeBudget,
     first_stop_reason,
 )
-from kpstudio.ml.strategy import agreement, make_strategy, strategy_is_chief
+from kpstudio.ml.strategy import Consensus, make_strategy, strategy_is_chief
 
 ProgressFn = Callable[[TrainingEvent], None]
 
@@ -166,7 +166,7 @@ def train(
     budget = TimeBudget(cfg.max_minutes)
     early = EarlyStopping(cfg.patience, state.best_val_px, state.best_epoch)
     stop_rules = [early, budget]
-    all_agree = agreement(strategy)
+    workers = Consensus(strategy)  # one schedule and one stop decision for all workers
     best_weights = model.get_weights() if state.best_weights is None else state.best_weights
     status, reason = "finished", f"the {cfg.epochs} epochs are done"
     epoch_times: list[float] = []
@@ -175,7 +175,7 @@ def train(
     try:
         for epoch in range(state.epoch + 1, cfg.epochs + 1):
             t_epoch = time.monotonic()
-            progress = max(epoch / cfg.epochs, budget.progress(t_epoch))
+            progress = workers.mean(max(epoch / cfg.epochs, budget.progress(t_epoch)))
             optimizer.learning_rate.assign(schedule(epoch, progress))
             losses_sum = 0.0
             for b in range(steps_per_epoch):
@@ -210,7 +210,7 @@ def train(
                 checkpoint.maybe_save(run_dir, model, optimizer, state)
             why = first_stop_reason(stop_rules, EpochOutcome(epoch, val_px, progress, elapsed,
                                                              typical))  # fmt: skip
-            if all_agree(why is not None):
+            if workers.any(why is not None):
                 reason = why or "stopped with the other workers"
                 notes.append(reason)
                 break
