@@ -42,7 +42,7 @@ class TrainingController(QObject):
         self.panel = panel
         self._document, self._current_image = document, current_image
         self._show_status, self._show_preview = show_status, show_preview
-        self._train = train
+        self.train_function = train  # None: kpstudio.ml.train.train
         self.thread: QThread | None = None
         self.worker: TrainingWorker | None = None
         self.run_id: str | None = None
@@ -98,7 +98,9 @@ class TrainingController(QObject):
         run = start_run(doc.project, self.config.arch, self.config.resolved().to_dict())
         self.run_id = run.id
         run_dir = run_folder(doc.project.folder, run.id)
-        self.worker = TrainingWorker(self._train, data, self.config, run.id, run_dir, doc.project)
+        self.worker = TrainingWorker(
+            self.train_function, data, self.config, run.id, run_dir, doc.project
+        )
         self.thread = QThread(self)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
