@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 SLURM_PORT = 8888  # SlurmClusterResolver's first port on each node
+CPU_TASKS_PER_NODE_MAX = 1024  # tasks of one CPU node SlurmClusterResolver can place
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -33,7 +35,17 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
 def cluster_resolver() -> tf.distribute.cluster_resolver.ClusterResolver:
     """Where this worker's cluster is described: TF_CONFIG, else a SLURM job step."""
     if "TF_CONFIG" not in os.environ and "SLURM_PROCID" in os.environ:
-        resolver = tf.distribute.cluster_resolver.SlurmClusterResolver(port_base=SLURM_PORT)
+        gpus = _gpus_on_node()
+        if gpus == 0:
+            # The resolver shares GPUs out to tasks and cannot share none (a zero range step):
+            # on CPU nodes, give it one placeholder per task and let it set no CUDA devices.
+            options = {"gpus_per_node": CPU_TASKS_PER_NODE_MAX, "gpus_per_task": 1,
+                       "auto_set_gpu": False}  # fmt: skip
+        else:
+            options = {"gpus_per_node": gpus}
+        resolver = tf.distribute.cluster_resolver.SlurmClusterResolver(
+            port_base=SLURM_PORT, **options
+        )
         resolver.cluster_spec()  # sets the task type and id
         return resolver
     if "TF_CONFIG" in os.environ:
@@ -42,6 +54,16 @@ def cluster_resolver() -> tf.distribute.cluster_resolver.ClusterResolver:
         except ValueError as exc:
             raise ValueError(f"TF_CONFIG is not valid JSON: {exc}") from None
     return tf.distribute.cluster_resolver.TFConfigClusterResolver()
+
+
+def _gpus_on_node() -> int | None:
+    """GPUs for SlurmClusterResolver to share out, without starting TensorFlow's runtime: the
+    devices SLURM made visible, none on a node without nvidia-smi (the resolver would fail
+    running it), else None for the resolver to ask nvidia-smi."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip()])
+    return 0 if shutil.which("nvidia-smi") is None else None
 
 
 def is_chief(resolver: tf.distribute.cluster_resolver.ClusterResolver | None) -> bool:
