@@ -44,6 +44,7 @@ def start_worker(index: int, cluster: dict, folder) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
     env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    env["CUDA_VISIBLE_DEVICES"] = ""  # one CPU replica per worker, even on a GPU machine
     command = [
         sys.executable,
         "-m",

@@ -173,7 +173,8 @@ def test_mirrored_strategy_trains_two_replicas_on_two_logical_cpus(demo):
                               "global_batch": started[0].global_batch,
                               "loss": r.history[-1]["loss"]}}))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # the two replicas are the CPU's halves
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     runs = {r["strategy"]: r for r in map(json.loads, out.stdout.strip().splitlines())}
     mirrored, multiworker = runs["mirrored"], runs["multiworker"]
