@@ -185,16 +185,17 @@ def get_run(project: Project, run_id: str | None = None) -> RunRecord:
 
 def _record(row) -> RunRecord:
     rid, created, arch, status, config, history, metrics, model_path, pid, host = row
-    if status == "running" and not process_alive(pid, host):
+    if status == "running" and not process_alive(pid, host, since=created):
         status = INTERRUPTED
     return RunRecord(rid, created, arch, status, json.loads(config), json.loads(history),
                      json.loads(metrics), model_path, pid, host)  # fmt: skip
 
 
-def process_alive(pid: int | None, host: str | None) -> bool:
-    """Whether the process that started a run may still be training it. A run from before
-    pids were recorded is taken as gone; one on another host cannot be checked from here and
-    is taken as alive."""
+def process_alive(pid: int | None, host: str | None, since: float | None = None) -> bool:
+    """Whether the process that started a run (at time `since`) may still be training it. A
+    run from before pids were recorded is taken as gone; one on another host cannot be checked
+    from here and is taken as alive; a process with that pid started after `since` is another
+    one that reused the number (checked where /proc tells start times)."""
     if pid is None:
         return False
     if host != socket.gethostname():
@@ -206,8 +207,22 @@ def process_alive(pid: int | None, host: str | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # it exists, as another user's process
-        return True
-    return True
+        pass
+    started = _process_start_time(pid)
+    # /proc's boot time has whole seconds: a second of slack for the process that started it.
+    return since is None or started is None or started <= since + 1.0
+
+
+def _process_start_time(pid: int) -> float | None:
+    """When a process started (seconds since the epoch), from Linux's /proc; None elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))  # fmt: skip
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, "starttime", in clock ticks
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def _windows_process_alive(pid: int) -> bool:  # pragma: no cover - Windows only

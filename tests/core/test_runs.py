@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +113,15 @@ def test_a_run_whose_process_died_reads_as_interrupted(project):
     statuses = {r.id: r.status for r in list_runs(project)}
     assert statuses == {"alive": "running", "dead": INTERRUPTED, "elsewhere": "running"}
     assert not process_alive(None, socket.gethostname())
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs Linux's /proc")
+def test_a_pid_reused_by_a_later_process_is_not_the_run(project):
+    start_run(project, "default", {}, run_id="r1")
+    assert get_run(project, "r1").status == "running"
+    with project.transaction() as conn:  # started before this process: the pid was reused
+        conn.execute("UPDATE runs SET created = ? WHERE id = 'r1'", (time.time() - 10 * 86400,))
+    assert get_run(project, "r1").status == INTERRUPTED
 
 
 def test_schema_3_running_run_is_migrated_and_reads_as_interrupted(tmp_path):
