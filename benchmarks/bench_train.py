@@ -38,6 +38,7 @@ from kpstudio.core.training_set import TrainingSet, snapshot  # noqa: E402
 from kpstudio.ml import losses  # noqa: E402
 from kpstudio.ml.config import DEFAULT_LEARNING_RATE, TrainConfig  # noqa: E402
 from kpstudio.ml.evaluate import mean_px_error  # noqa: E402
+from kpstudio.ml.events import EpochEnded  # noqa: E402
 from kpstudio.ml.flops import measure_matmul_flops, training_flops  # noqa: E402
 from kpstudio.ml.models import build_model, with_heatmaps  # noqa: E402
 from kpstudio.ml.optimizer import make_optimizer  # noqa: E402
@@ -167,11 +168,11 @@ def main() -> None:
 
 
 def _progress_printer(arch: str):
-    def report(event: dict) -> None:
-        if event.get("phase") == "epoch_end" and (event["epoch"] == 1 or event["epoch"] % 10 == 0):
+    def report(event) -> None:
+        if isinstance(event, EpochEnded) and (event.epoch == 1 or event.epoch % 10 == 0):
             print(
-                f"  {arch:7s} epoch {event['epoch']:4d}  {event['seconds']:7.1f} s  "
-                f"val {event['val_px']:7.2f} px",
+                f"  {arch:7s} epoch {event.epoch:4d}  {event.elapsed_s:7.1f} s  "
+                f"val {event.val_px:7.2f} px",
                 flush=True,
             )
 

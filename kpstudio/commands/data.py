@@ -91,6 +91,7 @@ def cmd_info(args) -> int:
         info["keypoints"] = list(skeleton.keypoints) if skeleton else []
         info["edges"] = [list(e) for e in skeleton.edges] if skeleton else []
         info["flip_pairs"] = [list(p) for p in skeleton.flip_pairs] if skeleton else []
+        info["runs"] = _runs(project)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -103,7 +104,17 @@ def cmd_info(args) -> int:
         print(f"edges     {', '.join('-'.join(e) for e in info['edges'])}")
     if info["flip_pairs"]:
         print(f"flip      {', '.join(':'.join(p) for p in info['flip_pairs'])}")
+    for run in info["runs"]:
+        figure = f"  val {run['mean_px']:.2f} px" if run["mean_px"] is not None else ""
+        print(f"run       {run['id']}  {run['status']}{figure}")
     return 0
+
+
+def _runs(project) -> list[dict]:
+    from kpstudio.core.runs import list_runs
+
+    return [{"id": r.id, "arch": r.arch, "status": r.status, "mean_px": r.metrics.get("mean_px"),
+             "model": r.model_path} for r in list_runs(project)]  # fmt: skip
 
 
 def cmd_demo(args) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from kpstudio.commands import progress_bar
@@ -14,9 +15,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 
 def cmd_train(args) -> int:
     from kpstudio.core.project import Project
-    from kpstudio.core.runs import get_run, new_run_id, record_run
+    from kpstudio.core.runs import get_run, record_training, run_folder, start_run
     from kpstudio.core.training_set import snapshot
     from kpstudio.ml.config import TrainConfig
+    from kpstudio.ml.strategy import cluster_resolver, is_chief
     from kpstudio.ml.train import train
 
     config = TrainConfig(
@@ -24,39 +26,49 @@ def cmd_train(args) -> int:
         max_minutes=args.max_minutes, batch_size=args.batch_size, seed=args.seed,
         augment=not args.no_augment, strategy=args.strategy,
     )  # fmt: skip
+    # Every worker of a cluster runs this command; only the chief records the run and writes
+    # its files, the others read the project and train in step with it.
+    chief = args.strategy != "multiworker" or is_chief(cluster_resolver())
     # Read a snapshot and register the run, then let the project go: labeling in the studio
     # can go on while this trains.
-    with Project.open(args.project) as project:
+    with Project.open(args.project, readonly=not chief) as project:
         data = snapshot(project)
         resume = None
         if args.resume:
             previous = get_run(project, args.resume)
-            resume = project.folder / "runs" / previous.id
+            resume = run_folder(project.folder, previous.id)
             config = TrainConfig.from_dict({**previous.config, "epochs": args.epochs,
-                                            "max_minutes": args.max_minutes})  # fmt: skip
-        run_id = new_run_id(config.arch)
-        record_run(project, run_id, config.arch, "running", config.resolved().to_dict())
+                                            "max_minutes": args.max_minutes,
+                                            "strategy": args.strategy})  # fmt: skip
+        run = start_run(project, config.arch, config.resolved().to_dict()) if chief else None
+        folder = project.folder
     for note in data.notes:
         print(f"note: {note}", file=sys.stderr)
     reporter = _TrainReporter(args.json, config.resolved())
+
+    def training():
+        return train(data, config, on_progress=reporter, resume=resume,
+                     run_dir=run_folder(folder, run.id) if run else None)  # fmt: skip
+
     try:
-        result = train(data, config, on_progress=reporter, run_dir=args.project / "runs" / run_id,
-                       resume=resume)  # fmt: skip
-    except BaseException as exc:
+        if run is None:
+            result = training()
+        else:
+            result = record_training(lambda: Project.open(folder), run.id, training)
+    finally:
         reporter.close()
-        with Project.open(args.project) as project:
-            record_run(project, run_id, config.arch, "failed", config.resolved().to_dict(),
-                       metrics={"error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
-        raise
-    reporter.close()
-    with Project.open(args.project) as project:
-        record_run(project, run_id, config.arch, result.status, result.config, result.history,
-                   result.metrics, result.model_path)  # fmt: skip
+    run_id = run.id if run else None
     summary = {"run": run_id, "status": result.status, "best_epoch": result.best_epoch,
-               "model": str(result.model_path), "notes": result.notes,
+               "model": str(result.model_path) if result.model_path else None,
+               "replicas": result.replicas, "chief": chief, "notes": result.notes,
                **_headline(result.metrics)}  # fmt: skip
     if args.json:
         print(json.dumps({"event": "finished", **summary}))
+    elif run is None:
+        print(
+            f"trained in step with the chief ({result.replicas} replicas): val mean "
+            f"{summary['mean_px']:.2f} px; the chief records the run and writes the model"
+        )
     else:
         for note in result.notes:
             print(f"note: {note}", file=sys.stderr)
@@ -68,20 +80,23 @@ def cmd_train(args) -> int:
 
 class _TrainReporter:
     """Progress as a tqdm bar (over the time budget when there is one, else over epochs), or
-    as JSON lines (one per epoch) with --json."""
+    as JSON lines (the start, then one per epoch) with --json."""
 
     def __init__(self, as_json: bool, config):
         self.as_json, self.bar = as_json, None
         self.budget = config.max_minutes * 60 if config.max_minutes else None
         self.epochs = config.epochs
 
-    def __call__(self, event: dict) -> None:
-        if event.get("phase") != "epoch_end":
+    def __call__(self, event) -> None:
+        from kpstudio.ml.events import EpochEnded, TrainingStarted
+
+        if self.as_json and isinstance(event, TrainingStarted):
+            print(json.dumps({"event": "started", **asdict(event)}), flush=True)
+        if not isinstance(event, EpochEnded):
             return
         if self.as_json:
-            fields = ("epoch", "loss", "val_px", "best_val_px", "lr", "elapsed_s", "eta_s",
-                      "images_per_s")  # fmt: skip
-            print(json.dumps({"event": "epoch", **{k: event.get(k) for k in fields}}), flush=True)
+            fields = {k: v for k, v in asdict(event).items() if k not in ("epochs", "preview")}
+            print(json.dumps({"event": "epoch", **fields}), flush=True)
             return
         if self.bar is None:
             from tqdm import tqdm
@@ -89,11 +104,11 @@ class _TrainReporter:
             total, unit = (round(self.budget), "s") if self.budget else (self.epochs, "epoch")
             self.bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True,
                             bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")  # fmt: skip
-        done = min(round(event["elapsed_s"]), self.bar.total) if self.budget else event["epoch"]
+        done = min(round(event.elapsed_s), self.bar.total) if self.budget else event.epoch
         self.bar.update(done - self.bar.n)
-        self.bar.set_postfix(epoch=event["epoch"], loss=f"{event['loss']:.3f}",
-                             val_px=f"{event['val_px']:.2f}", best=f"{event['best_val_px']:.2f}",
-                             eta=f"{event['eta_s'] / 60:.1f}min")  # fmt: skip
+        self.bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.3f}",
+                             val_px=f"{event.val_px:.2f}", best=f"{event.best_val_px:.2f}",
+                             eta=f"{event.eta_s / 60:.1f}min")  # fmt: skip
 
     def close(self) -> None:
         if self.bar is not None:
@@ -123,6 +138,8 @@ def cmd_evaluate(args) -> int:
         run = get_run(project, args.run)
         model_file = run.model_file(project)
         data = snapshot(project)
+    if model_file is None:
+        raise ValueError(f"run {run.id} is {run.status} and has no model file to evaluate")
     indices = data.indices("val")
     split = "val"
     if len(indices) == 0:
@@ -143,7 +160,7 @@ def cmd_evaluate(args) -> int:
         print(json.dumps(report, indent=2))
         return 0
     head = _headline(report)
-    print(f"run {run.id} ({run.arch}) on {len(indices)} {split} images")
+    print(f"run {run.id} ({run.arch}, {run.status}) on {len(indices)} {split} images")
     print(f"  mean {head['mean_px']:.2f} px   median {head['median_px']:.2f} px   "
           f"PCK@0.05 {head['pck@0.05']:.3f}   PCK@0.1 {head['pck@0.1']:.3f}   "
           f"PCK@5px {head['pck@5px']:.3f}")  # fmt: skip

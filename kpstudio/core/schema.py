@@ -89,7 +89,14 @@ _V3 = """
 CREATE INDEX predictions_image ON predictions(image_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# Version 4: the process training a run (pid, host), so that a run left "running" by a process
+# that died reads as interrupted (see kpstudio.core.runs).
+_V4 = """
+ALTER TABLE runs ADD COLUMN pid INTEGER;
+ALTER TABLE runs ADD COLUMN host TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -61,7 +61,10 @@ class MainWindow(QMainWindow):
         # The one owner of the prediction drawn over the image (review, training preview).
         self.overlay = PredictionOverlay(self.canvas, self._keypoint_names, self.current_image,
                                          self.show_status, self)  # fmt: skip
-        self.training = TrainingController(self, self.train_panel)
+        self.training = TrainingController(
+            self.train_panel, document=lambda: self.doc, current_image=self.current_image,
+            show_status=self.show_status, show_preview=self.overlay.show_prediction, parent=self,
+        )  # fmt: skip
         self.review = ReviewController(
             document=lambda: self.doc,
             current_image=self.current_image,

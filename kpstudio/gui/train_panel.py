@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )  # fmt: skip
 
 from kpstudio.ml.config import DEFAULT_BATCH_SIZE, DEFAULT_INPUT_SIZE  # no TensorFlow
+from kpstudio.ml.events import BatchEnded, EpochEnded, Loading, TrainingStarted  # no TensorFlow
 
 
 class TrainPanel(QWidget):
@@ -121,34 +122,36 @@ class TrainPanel(QWidget):
             self.progress.setRange(0, 0)  # busy until the first epoch tells the pace
             self.status.setText("loading images…")
 
-    def show_progress(self, event: dict) -> None:
-        phase = event.get("phase")
-        if phase == "loading":
-            self.status.setText(f"loading images {event.get('done', 0)}/{event.get('total', 0)}")
-        elif phase == "epoch_end":
-            self._epochs.append(event["epoch"])
-            self._losses.append(max(event["loss"], 1e-6))
-            val = event.get("val_px")
-            self._val.append(val if val is not None and math.isfinite(val) else float("nan"))
+    def show_progress(self, event) -> None:
+        """Show a training event (kpstudio.ml.events)."""
+        if isinstance(event, Loading):
+            self.status.setText(f"loading images {event.done}/{event.total}")
+        elif isinstance(event, TrainingStarted):
+            self.status.setText("first epoch…")
+        elif isinstance(event, EpochEnded):
+            self._epochs.append(event.epoch)
+            self._losses.append(max(event.loss, 1e-6))
+            val = event.val_px if math.isfinite(event.val_px) else float("nan")
+            self._val.append(val)
             self.loss_curve.setData(self._epochs, self._losses)
             self.val_curve.setData(self._epochs, self._val, connect="finite")
-            elapsed, eta = event.get("elapsed_s", 0.0), event.get("eta_s", 0.0)
-            total = max(elapsed + eta, 1e-6)
+            total = max(event.elapsed_s + event.eta_s, 1e-6)
             self.progress.setRange(0, 1000)
-            self.progress.setValue(int(1000 * elapsed / total))
-            best = event.get("best_val_px")
+            self.progress.setValue(int(1000 * event.elapsed_s / total))
+            best = event.best_val_px if event.best_val_px is not None else float("nan")
             self.status.setText(
-                f"epoch {event['epoch']}: loss {event['loss']:.3f}, val {val:.2f} px, "
-                f"best {best:.2f} px, ETA {eta / 60:.1f} min")  # fmt: skip
-        elif phase == "training" and not self._epochs:
-            self.status.setText(f"first epoch: batch {event.get('batch')}/{event.get('batches')}")
+                f"epoch {event.epoch}: loss {event.loss:.3f}, val {val:.2f} px, "
+                f"best {best:.2f} px, ETA {event.eta_s / 60:.1f} min")  # fmt: skip
+        elif isinstance(event, BatchEnded) and not self._epochs:
+            self.status.setText(f"first epoch: batch {event.batch}/{event.batches}")
 
     def curve_points(self) -> int:
         return len(self._epochs)
 
     def set_runs(self, runs, active_id: str | None = None) -> None:
-        """Runs (kpstudio.core.runs.RunRecord), newest first, with their headline metrics;
-        the active model's run is marked and bold."""
+        """Runs (kpstudio.core.runs.RunRecord), newest first, with their status (a run whose
+        process died reads "interrupted") and headline metrics; the active model's run is
+        marked and bold."""
         self.runs.clear()
         for run in reversed(runs):
             mean = run.metrics.get("mean_px")

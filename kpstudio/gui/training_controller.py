@@ -1,29 +1,50 @@
-"""Starts, follows and stops training from the studio; records the run when it ends.
+"""Starts, follows and stops training from the studio.
 
-The snapshot is taken in the UI thread (it reads the project), training runs in a
-TrainingWorker on its own QThread, and the result is written to the project back in the UI
-thread, where the project's SQLite connection lives. Labeling goes on meanwhile.
+The snapshot is taken and the run started (kpstudio.core.runs.start_run) in the UI thread, which
+reads the project; training runs in a TrainingWorker on its own QThread, which also writes the
+run's end; this controller shows progress, the preview and the runs. Labeling goes on meanwhile.
+
+It receives what it uses, not the window: the open Document (or None), the current image id,
+a status-message sink, a preview-overlay sink, and the `train` function (None: the real one,
+loaded in the worker thread; tests pass a fake).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import QMessageBox
 
+from kpstudio.core.prediction_files import Prediction
 from kpstudio.core.project import ProjectError
-from kpstudio.core.runs import get_run, list_runs, new_run_id, record_run, set_active_run
+from kpstudio.core.runs import get_run, list_runs, run_folder, set_active_run, start_run
 from kpstudio.core.training_set import snapshot
-from kpstudio.gui.canvas import Marker
 from kpstudio.gui.train_panel import TrainPanel
 from kpstudio.gui.training_worker import TrainingWorker
+from kpstudio.ml.events import EpochEnded, Preview  # TensorFlow-free
 
 
 class TrainingController(QObject):
     runs_changed = Signal()  # a run was started, finished, stopped or failed
 
-    def __init__(self, window, panel: TrainPanel):
-        super().__init__(window)
-        self.window, self.panel = window, panel
+    def __init__(
+        self, panel: TrainPanel, *, document: Callable[[], object | None],
+        current_image: Callable[[], int | None], show_status: Callable[[str, int], None],
+        show_preview: Callable[[int, Prediction], object],
+        train: Callable | None = None, parent: QObject | None = None,
+    ):  # fmt: skip
+        """`document()`: the open kpstudio.gui.document.Document or None; `current_image()`:
+        the image shown, or None; `show_status(text, ms)`: a transient message;
+        `show_preview(image_id, prediction)`: draw the model's prediction over that image
+        (kpstudio.gui.prediction_overlay.PredictionOverlay.show_prediction);
+        `train`: kpstudio.ml.train.train or a function of its signature."""
+        super().__init__(parent)
+        self.panel = panel
+        self._document, self._current_image = document, current_image
+        self._show_status, self._show_preview = show_status, show_preview
+        self.train_function = train  # None: kpstudio.ml.train.train
         self.thread: QThread | None = None
         self.worker: TrainingWorker | None = None
         self.run_id: str | None = None
@@ -38,7 +59,7 @@ class TrainingController(QObject):
         return self.thread is not None and self.thread.isRunning()
 
     def refresh_runs(self) -> None:
-        doc = self.window.doc
+        doc = self._document()
         if doc is None:
             self.panel.set_runs([])
         else:
@@ -51,37 +72,37 @@ class TrainingController(QObject):
 
     @Slot(str)
     def _on_panel_active_run_chosen(self, run_id: str) -> None:
-        doc = self.window.doc
+        doc = self._document()
         if doc is None:
             return
         try:
             set_active_run(doc.project, run_id)
         except ProjectError as exc:
-            QMessageBox.warning(self.window, "Active model", str(exc))
+            QMessageBox.warning(self.panel.window(), "Active model", str(exc))
             return
-        self.window.statusBar().showMessage(f"active model: run {run_id}", 5000)
+        self._show_status(f"active model: run {run_id}", 5000)
         self.refresh_runs()
 
     @Slot(dict)
     def _on_panel_train_requested(self, settings: dict) -> None:
         from kpstudio.ml.config import TrainConfig  # light: no TensorFlow import
 
-        doc = self.window.doc
+        doc = self._document()
         if doc is None or self.running:
             return
         data = snapshot(doc.project)
         if len(data) == 0:
-            QMessageBox.information(self.window, "Train", "Label some images first.")
+            QMessageBox.information(self.panel.window(), "Train", "Label some images first.")
             return
-        preview = None
-        if self.window.controller and self.window.controller.image_id is not None:
-            preview = str(doc.project.image_path(self.window.controller.image_id))
+        image_id = self._current_image()
+        preview = str(doc.project.image_path(image_id)) if image_id is not None else None
         self.config = TrainConfig(**settings, preview_image=preview, **self.overrides)
-        self.run_id = new_run_id(self.config.arch)
-        record_run(doc.project, self.run_id, self.config.arch, "running",
-                   self.config.resolved().to_dict())  # fmt: skip
-        self.worker = TrainingWorker(data, self.config,
-                                     doc.project.folder / "runs" / self.run_id)  # fmt: skip
+        run = start_run(doc.project, self.config.arch, self.config.resolved().to_dict())
+        self.run_id = run.id
+        run_dir = run_folder(doc.project.folder, run.id)
+        self.worker = TrainingWorker(
+            self.train_function, data, self.config, run.id, run_dir, doc.project
+        )
         self.thread = QThread(self)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
@@ -101,31 +122,31 @@ class TrainingController(QObject):
             self.worker.request_stop()
 
     def stop_and_wait(self) -> None:
-        """For closing the window: cancel, then join the thread (never leave it running)."""
+        """For closing the project or the window: cancel, then join the thread (never leave it
+        running). The worker has recorded the run's end by the time this returns."""
         if self.running:
             self.stop()
             self.thread.quit()
             self.thread.wait()
 
-    @Slot(dict)
-    def _on_worker_progressed(self, event: dict) -> None:
+    @Slot(object)
+    def _on_worker_progressed(self, event) -> None:
         self.panel.show_progress(event)
-        preview = event.get("preview")
-        controller = self.window.controller
-        if preview and controller is not None and controller.image_id is not None:
-            doc = self.window.doc
-            if str(doc.project.image_path(controller.image_id)) == preview["image"]:
-                names = doc.skeleton.keypoints
-                markers = [Marker(0, name, x, y, 2)
-                           for name, (x, y) in zip(names, preview["xy"])]  # fmt: skip
-                self.window.canvas.set_predictions(markers, preview["confidence"])
+        if isinstance(event, EpochEnded) and event.preview is not None:
+            self._preview(event.preview)
 
+    def _preview(self, preview: Preview) -> None:
+        doc, image_id = self._document(), self._current_image()
+        if doc is None or image_id is None:
+            return
+        if str(doc.project.image_path(image_id)) == preview.image:
+            xy, confidence = np.asarray(preview.xy, float), np.asarray(preview.confidence, float)
+            self._show_preview(image_id, Prediction(preview.image, xy, confidence))
+
+    # The run's end is already recorded by the worker: these only update what is shown (they
+    # may arrive after the project was closed).
     @Slot(object)
     def _on_worker_finished(self, result) -> None:
-        doc = self.window.doc
-        if doc is not None:
-            record_run(doc.project, result.run_id, self.config.arch, result.status, result.config,
-                       result.history, result.metrics, result.model_path)  # fmt: skip
         self._done()
         mean = result.metrics.get("mean_px")
         text = f"run {result.run_id} {result.status}"
@@ -135,14 +156,9 @@ class TrainingController(QObject):
 
     @Slot(str)
     def _on_worker_failed(self, message: str) -> None:
-        doc = self.window.doc
-        if doc is not None and self.run_id:
-            record_run(doc.project, self.run_id, self.config.arch, "failed",
-                       self.config.resolved().to_dict(),
-                       metrics={"error": message.splitlines()[0]})  # fmt: skip
         self._done()
         box = QMessageBox(QMessageBox.Icon.Warning, "Training failed",
-                          message.splitlines()[0], parent=self.window)  # fmt: skip
+                          message.splitlines()[0], parent=self.panel.window())  # fmt: skip
         box.setDetailedText(message)
         box.open()  # not exec(): the window goes on
 

@@ -1,39 +1,57 @@
-"""Training in a worker thread: kpstudio.ml.train on a snapshot, progress out, cancel in.
+"""Training in a worker thread: a `train` function on a snapshot, progress out, cancel in, and
+the run's final record written from here.
 
 The worker talks to the window only through queued signals. Cancel is a threading.Event set
 straight from the UI thread: a queued slot would wait behind run(), busy until training ends.
+The run's end (finished, stopped, failed) is written in this thread through a worker handle of
+the project store (kpstudio.core.runs.record_training) before the thread ends, so it is
+recorded even when the window closes meanwhile: closing joins this thread first.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
+
+from kpstudio.core.runs import record_training
+from kpstudio.ml.events import BatchEnded  # TensorFlow-free
 
 # Batch-level progress is thinned to this rate: the UI needs a live bar, not 100 events a second.
 BATCH_EVENTS_PER_S = 5.0
 
 
 class TrainingWorker(QObject):
-    progressed = Signal(dict)  # plain floats, lists and strings only
-    finished = Signal(object)  # kpstudio.ml.train.RunResult
-    failed = Signal(str)
+    progressed = Signal(object)  # a kpstudio.ml.events record (plain values: safe to share)
+    finished = Signal(object)  # what `train` returned (kpstudio.ml.train.RunResult)
+    failed = Signal(str)  # the error, with its traceback
 
-    def __init__(self, snapshot, config, run_dir: Path):
+    def __init__(self, train: Callable | None, snapshot, config, run_id: str, run_dir: Path,
+                 project):  # fmt: skip
+        """`train`: kpstudio.ml.train.train's signature; None loads it in the worker thread
+        (TensorFlow takes seconds to import). `project`: the studio's open store, whose worker
+        handle this thread writes the run's end through."""
         super().__init__()  # no parent: it moves to its own thread
-        self._snapshot, self._config, self._run_dir = snapshot, config, run_dir
+        self._train, self._snapshot, self._config = train, snapshot, config
+        self._run_id, self._run_dir, self._project = run_id, run_dir, project
         self._stop = threading.Event()
         self._last_batch_event = 0.0
 
     @Slot()
     def run(self) -> None:
         try:
-            from kpstudio.ml.train import train  # TensorFlow loads here, off the UI thread
+            train = self._train
+            if train is None:
+                from kpstudio.ml.train import train  # TensorFlow loads here, off the UI thread
 
-            result = train(self._snapshot, self._config, on_progress=self._report,
-                           should_stop=self._stop.is_set, run_dir=self._run_dir)  # fmt: skip
+            result = record_training(
+                self._project.worker_handle, self._run_id,
+                lambda: train(self._snapshot, self._config, on_progress=self._report,
+                              should_stop=self._stop.is_set, run_dir=self._run_dir),
+            )  # fmt: skip
         except Exception as exc:  # shown to the user with details, never lost in the thread
             import traceback
 
@@ -44,25 +62,10 @@ class TrainingWorker(QObject):
     def request_stop(self) -> None:
         self._stop.set()
 
-    def _report(self, event: dict) -> None:
-        if event.get("phase") == "training":
+    def _report(self, event) -> None:
+        if isinstance(event, BatchEnded):
             now = time.monotonic()
             if now - self._last_batch_event < 1.0 / BATCH_EVENTS_PER_S:
                 return
             self._last_batch_event = now
-        self.progressed.emit(_plain(event))
-
-
-def _plain(event: dict) -> dict:
-    """Only what crosses threads safely and cheaply (no numpy, no big nested reports)."""
-    out = {}
-    for key, value in event.items():
-        if key == "metrics":
-            continue
-        if isinstance(value, int | float | str | type(None)):
-            out[key] = value
-        elif key == "preview" and isinstance(value, dict):
-            out[key] = {k: v for k, v in value.items() if k in ("image", "xy", "confidence")}
-        elif hasattr(value, "item"):
-            out[key] = value.item()
-    return out
+        self.progressed.emit(event)

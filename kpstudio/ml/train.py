@@ -3,8 +3,9 @@ the studio's worker thread alike.
 
 Custom loop rather than Model.fit: one loss for both architectures' outputs, a cancel check
 between batches (a cancel takes effect within one batch), validation in original image pixels
-every epoch, the best checkpoint kept by that error, a learning-rate schedule that follows the
-time budget, and the same code under tf.distribute strategies.
+every epoch, the best checkpoint kept by that error, and the same code under tf.distribute
+strategies. Progress goes out as typed events (kpstudio.ml.events); the rules between epochs
+(learning-rate schedule, early stopping, time budget) are the objects of kpstudio.ml.policies.
 """
 
 from __future__ import annotations
@@ -19,19 +20,33 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kpstudio.core.runs import new_run_id
+from kpstudio.core.runs import new_run_id, run_folder
 from kpstudio.core.training_set import TrainingSet
 from kpstudio.ml import checkpoint, losses
 from kpstudio.ml.config import TrainConfig
 from kpstudio.ml.dataset import load_letterboxed, training_dataset
 from kpstudio.ml.evaluate import evaluation_report, make_infer, mean_px_error, predict_letterboxed
+from kpstudio.ml.events import (
+    BatchEnded,
+    EpochEnded,
+    Loading,
+    Preview,
+    TrainingEnded,
+    TrainingEvent,
+    TrainingStarted,
+)
 from kpstudio.ml.models import build_model, with_heatmaps
 from kpstudio.ml.optimizer import make_optimizer
-from kpstudio.ml.strategy import make_strategy
+from kpstudio.ml.policies import (
+    EarlyStopping,
+    EpochOutcome,
+    LearningRateSchedule,
+    TimeBudget,
+    first_stop_reason,
+)
+from kpstudio.ml.strategy import Consensus, make_strategy, strategy_is_chief
 
-ProgressFn = Callable[[dict], None]
-WARMUP_EPOCHS = 3
-FINAL_LR_FRACTION = 0.02
+ProgressFn = Callable[[TrainingEvent], None]
 
 
 @dataclass
@@ -42,9 +57,10 @@ class RunResult:
     config: dict
     history: list[dict] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
-    model_path: Path | None = None
+    model_path: Path | None = None  # None on a worker that is not the chief
     best_epoch: int | None = None
     notes: list[str] = field(default_factory=list)
+    replicas: int = 1
 
 
 class _Stop(Exception):
@@ -58,7 +74,9 @@ def train(
 ) -> RunResult:  # fmt: skip
     """Train on a snapshot of a project's labels; returns the run (its folder holds the model).
 
-    `resume`: a previous run's folder; training continues from its last checkpoint."""
+    `on_progress` gets the events of kpstudio.ml.events; `should_stop` is asked before every
+    batch. `resume`: a previous run's folder; training continues from its last checkpoint.
+    Under a multi-worker strategy only the chief writes files (config, checkpoint, model)."""
     started = time.monotonic()
     cfg = config.resolved()
     report = on_progress or (lambda _: None)
@@ -73,17 +91,23 @@ def train(
         notes.append("no labeled val images: the best checkpoint is chosen by train error")
         val_idx = train_idx
     run_id = run_dir.name if run_dir else new_run_id(cfg.arch)
-    run_dir = run_dir or data.project_folder / "runs" / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-
-    report({"phase": "loading", "done": 0, "total": len(data)})
-    cache = load_letterboxed(
-        data, cfg.input_size, should_stop=stop,
-        progress=lambda d, t: report({"phase": "loading", "done": d, "total": t}),
-    )  # fmt: skip
+    run_dir = run_dir or run_folder(data.project_folder, run_id)
     tf.keras.utils.set_random_seed(cfg.seed)
+    # Before any other TensorFlow work: a multi-worker strategy sets up the collectives.
     strategy = make_strategy(cfg.strategy)
+    chief = strategy_is_chief(strategy)
+    if chief:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+
+    report(Loading(0, len(data)))
+    try:
+        cache = load_letterboxed(data, cfg.input_size, should_stop=stop,
+                                 progress=lambda d, t: report(Loading(d, t)))  # fmt: skip
+    except InterruptedError:
+        report(TrainingEnded("stopped", "stopped by the user while loading images"))
+        return RunResult(run_id, run_dir, "stopped", cfg.to_dict(),
+                         notes=[*notes, "stopped by the user while loading images"])  # fmt: skip
     k = len(data.skeleton)
     crop = _crop_size(cfg, data, cache)
     cfg.crop_size = crop or 0  # recorded with the run: 0 means whole images
@@ -102,7 +126,8 @@ def train(
         state = checkpoint.restore(resume, model, optimizer)
         notes.append(f"resumed from {resume.name} at epoch {state.epoch}")
 
-    global_batch = cfg.batch_size * strategy.num_replicas_in_sync
+    replicas = strategy.num_replicas_in_sync
+    global_batch = cfg.batch_size * replicas
     flip = data.skeleton.flip_permutation() if data.skeleton.flip_pairs else None
     dataset = training_dataset(
         _subset(cache, train_idx), global_batch, cfg.seed,
@@ -137,21 +162,21 @@ def train(
 
     infer = make_infer(model)
     preview = _preview_loader(cfg.preview_image)
-    budget = cfg.max_minutes * 60.0 if cfg.max_minutes else None
-    loop_started = time.monotonic()
-    best = state.best_val_px
+    schedule = LearningRateSchedule(cfg.learning_rate)
+    budget = TimeBudget(cfg.max_minutes)
+    early = EarlyStopping(cfg.patience, state.best_val_px, state.best_epoch)
+    stop_rules = [early, budget]
+    workers = Consensus(strategy)  # one schedule and one stop decision for all workers
     best_weights = model.get_weights() if state.best_weights is None else state.best_weights
-    status = "finished"
+    status, reason = "finished", f"the {cfg.epochs} epochs are done"
     epoch_times: list[float] = []
-    stale = 0
+    report(TrainingStarted(replicas, global_batch, steps_per_epoch, cfg.epochs))
+    budget.start(started, time.monotonic())
     try:
         for epoch in range(state.epoch + 1, cfg.epochs + 1):
             t_epoch = time.monotonic()
-            progress = epoch / cfg.epochs
-            if budget:  # the share of the training time (after loading and tracing) used so far
-                train_time = max(budget - (loop_started - started), 1.0)
-                progress = max(progress, (time.monotonic() - loop_started) / train_time)
-            optimizer.learning_rate.assign(_learning_rate(cfg.learning_rate, epoch, progress))
+            progress = workers.mean(max(epoch / cfg.epochs, budget.progress(t_epoch)))
+            optimizer.learning_rate.assign(schedule(epoch, progress))
             losses_sum = 0.0
             for b in range(steps_per_epoch):
                 if stop():
@@ -163,65 +188,46 @@ def train(
                         "rate"
                     )
                 losses_sum += loss
-                report({"phase": "training", "epoch": epoch, "epochs": cfg.epochs,
-                        "batch": b + 1, "batches": steps_per_epoch, "loss": loss})  # fmt: skip
-            pred = predict_letterboxed(infer, cache, val_idx)
-            val_px = mean_px_error(pred, data, val_idx)
+                report(BatchEnded(epoch, cfg.epochs, b + 1, steps_per_epoch, loss))
+            val_px = float(mean_px_error(predict_letterboxed(infer, cache, val_idx), data, val_idx))
             epoch_times.append(time.monotonic() - t_epoch)
-            entry = {
-                "epoch": epoch, "loss": losses_sum / steps_per_epoch, "val_px": val_px,
-                "lr": float(optimizer.learning_rate.numpy()),
-                "seconds": round(time.monotonic() - started, 2),
-                "images_per_s": steps_per_epoch * global_batch / epoch_times[-1],
-            }  # fmt: skip
-            state.history.append(entry)
-            if math.isfinite(val_px) and (best is None or val_px < best):
-                best, state.best_epoch, stale = val_px, epoch, 0
+            if early.update(epoch, val_px):
                 best_weights = model.get_weights()
-            else:
-                stale += 1
-            state.epoch, state.best_val_px, state.best_weights = epoch, best, best_weights
+            state.epoch, state.best_val_px, state.best_epoch = epoch, early.best, early.best_epoch
+            state.best_weights = best_weights
             elapsed = time.monotonic() - started
             # The first epoch includes tracing: leave it out of the typical epoch time.
             typical = float(np.median(epoch_times[1:][-10:] or epoch_times))
-            remaining = (cfg.epochs - epoch) * typical
-            if budget:
-                remaining = min(remaining, max(0.0, budget - elapsed))
-            report({**entry, "phase": "epoch_end", "epochs": cfg.epochs, "best_val_px": best,
-                    "elapsed_s": elapsed, "eta_s": remaining,
-                    "preview": preview(infer, cfg.input_size)})  # fmt: skip
-            checkpoint.maybe_save(run_dir, model, optimizer, state)
-            # A plateau while the learning rate is still high is mostly that rate, not
-            # convergence: the cosine schedule finds its best weights in the second half (a
-            # 10-minute run stopped at minute 5 on 2.20 px where it reached 1.85 px in full).
-            if stale >= cfg.patience and progress >= 0.5:
-                notes.append(f"stopped early: no better val error for {stale} epochs")
-                break
-            if budget and elapsed + typical > budget:
-                notes.append(f"stopped at the {cfg.max_minutes:g}-minute budget")
+            event = EpochEnded(
+                epoch, cfg.epochs, losses_sum / steps_per_epoch, val_px, early.best,
+                float(optimizer.learning_rate.numpy()), elapsed,
+                budget.remaining(elapsed, (cfg.epochs - epoch) * typical),
+                steps_per_epoch * global_batch / epoch_times[-1], preview(infer, cfg.input_size),
+            )  # fmt: skip
+            state.history.append(event.history_entry())
+            report(event)
+            if chief:
+                checkpoint.maybe_save(run_dir, model, optimizer, state)
+            why = first_stop_reason(stop_rules, EpochOutcome(epoch, val_px, progress, elapsed,
+                                                             typical))  # fmt: skip
+            if workers.any(why is not None):
+                reason = why or "stopped with the other workers"
+                notes.append(reason)
                 break
     except _Stop:
-        status = "stopped"
-        notes.append(f"stopped by the user at epoch {state.epoch + 1}")
-    checkpoint.save(run_dir, model, optimizer, state)
+        status, reason = "stopped", f"stopped by the user at epoch {state.epoch + 1}"
+        notes.append(reason)
+    report(TrainingEnded(status, reason))
+    if chief:
+        checkpoint.save(run_dir, model, optimizer, state)
     model.set_weights(best_weights)
     pred = predict_letterboxed(infer, cache, val_idx)
     metrics = evaluation_report(pred, data, val_idx)
     metrics["split"] = "val" if len(data.indices("val")) else "train"
-    model_path = _save_model(run_dir, model, cfg, data, metrics, run_id)
-    report({"phase": "done", "status": status, "metrics": metrics})
+    metrics["replicas"] = replicas
+    model_path = _save_model(run_dir, model, cfg, data, metrics, run_id) if chief else None
     return RunResult(run_id, run_dir, status, cfg.to_dict(), state.history, metrics, model_path,
-                     state.best_epoch, notes)  # fmt: skip
-
-
-def _learning_rate(base: float, epoch: int, progress: float) -> float:
-    # Linear warm-up, then cosine decay over the run's progress (epochs or time budget, whichever
-    # is further along), so a 10-minute run anneals as fully as a 300-epoch one.
-    if epoch <= WARMUP_EPOCHS:
-        return base * epoch / WARMUP_EPOCHS
-    progress = min(max(progress, 0.0), 1.0)
-    cosine = 0.5 * (1 + math.cos(math.pi * progress))
-    return base * (FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * cosine)
+                     state.best_epoch, notes, replicas)  # fmt: skip
 
 
 def _subset(cache, idx):
@@ -240,12 +246,13 @@ def _preview_loader(path: str | None):
 
     cached = {}
 
-    def predict(infer, size):
+    def predict(infer, size) -> Preview:
         if "canvas" not in cached:
             cached["canvas"], cached["box"] = letterbox_image(read_image(path), size)
         out = infer(tf.constant(cached["canvas"][None].astype(np.float32))).numpy()[0]
         xy = cached["box"].to_original(out[:, :2])
-        return {"image": str(path), "xy": xy.tolist(), "confidence": out[:, 2].tolist()}
+        return Preview(str(path), tuple((float(x), float(y)) for x, y in xy),
+                       tuple(float(c) for c in out[:, 2]))  # fmt: skip
 
     return predict
 

@@ -162,3 +162,29 @@ def test_demo_builds_a_labeled_project(tmp_path):
     info = json.loads(run_cli("info", tmp_path / "demo", "--json").stdout)
     assert info["images"] == 36 and 0 < info["labeled_images"] < 36
     assert ["left_hand", "right_hand"] in info["flip_pairs"]
+
+
+def test_info_lists_runs_and_a_dead_process_run_as_interrupted(demo):
+    from kpstudio.core.runs import record_run, start_run
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )  # an ended process
+    with Project.open(demo) as project:
+        record_run(project, "20260101-000000-seed", "seed", "finished", {},
+                   metrics={"mean_px": 4.25})  # fmt: skip
+        start_run(project, "default", {}, run_id="20260102-000000-default")
+        with project.transaction() as conn:
+            conn.execute("UPDATE runs SET pid = ? WHERE id = '20260102-000000-default'",
+                         (int(gone.stdout),))  # fmt: skip
+    info = json.loads(run_cli("info", demo, "--json").stdout)
+    assert [(r["id"], r["status"]) for r in info["runs"]] == [
+        ("20260101-000000-seed", "finished"),
+        ("20260102-000000-default", "interrupted"),
+    ]
+    text = run_cli("info", demo).stdout
+    assert "run       20260101-000000-seed  finished  val 4.25 px" in text
+    assert "run       20260102-000000-default  interrupted" in text

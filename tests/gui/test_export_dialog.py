@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel  # noqa: E402
 
 from kpstudio.core.predictions import store_predictions  # noqa: E402
 from kpstudio.core.project import Project  # noqa: E402
-from kpstudio.core.runs import record_run  # noqa: E402
+from kpstudio.core.runs import record_run, run_folder  # noqa: E402
 from kpstudio.gui.export_dialog import MODEL_FORMATS, ExportDialog  # noqa: E402
 from kpstudio.gui.main_window import MainWindow  # noqa: E402
 
@@ -34,7 +34,7 @@ def trained(demo):
     with Project.open(demo) as project:
         skeleton = project.skeleton
         k = len(skeleton.keypoints)
-        path = save_model_file(demo / "runs" / "r1" / "model.kpmodel",
+        path = save_model_file(run_folder(demo, "r1") / "model.kpmodel",
                                build_model("default", k, 64, **TINY_PARAMS), arch="default",
                                params=TINY_PARAMS, input_size=64, skeleton=skeleton)  # fmt: skip
         record_run(project, "r1", "default", "finished", {}, model_path=path)

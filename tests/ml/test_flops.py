@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -83,5 +84,21 @@ def test_default_model_costs_far_less_than_the_seed_at_the_same_size():
     assert 0 < default < seed / 5
 
 
-def test_matmul_peak_is_a_positive_rate():
-    assert measure_matmul_flops(seconds=0.05, n=64) > 1e6
+def test_matmul_rate_is_the_products_timed_over_the_time_they_took(monkeypatch):
+    import tensorflow as tf
+
+    import kpstudio.ml.flops as flops
+
+    shapes = []
+    real_matmul = tf.linalg.matmul
+
+    def counting_matmul(a, b):
+        shapes.append((tuple(a.shape), tuple(b.shape)))
+        return real_matmul(a, b)
+
+    clock = iter([0.0, 0.25, 0.5, 0.75, 1.0, 1.25])  # each reading 0.25 s after the last
+    monkeypatch.setattr(tf.linalg, "matmul", counting_matmul)
+    monkeypatch.setattr(flops, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    rate = measure_matmul_flops(seconds=1.0, n=48)
+    assert shapes == [((48, 48), (48, 48))] * 6  # 2 warm-up products, then 4 in one second
+    assert rate == 2 * 48**3 * 4 / 1.0

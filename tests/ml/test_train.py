@@ -18,8 +18,16 @@ pytest.importorskip("tensorflow")
 
 from kpstudio.core.demo import build_demo_project  # noqa: E402
 from kpstudio.core.project import Project  # noqa: E402
+from kpstudio.core.runs import run_folder  # noqa: E402
 from kpstudio.core.training_set import snapshot  # noqa: E402
 from kpstudio.ml.config import TrainConfig  # noqa: E402
+from kpstudio.ml.events import (  # noqa: E402
+    BatchEnded,
+    EpochEnded,
+    Loading,
+    TrainingEnded,
+    TrainingStarted,
+)
 from kpstudio.ml.train import train  # noqa: E402
 
 TINY = {"arch": "default", "input_size": 64, "batch_size": 8,
@@ -41,14 +49,23 @@ def test_progress_metrics_and_model_file(demo):
     result = train(data, TrainConfig(**TINY, epochs=3, preview_image=preview),
                    on_progress=events.append)  # fmt: skip
     assert result.status == "finished"
-    epochs = [e for e in events if e.get("phase") == "epoch_end"]
-    assert [e["epoch"] for e in epochs] == [1, 2, 3]
+    assert isinstance(events[0], Loading) and events[0].done == 0
+    assert events[-1] == TrainingEnded("finished", "the 3 epochs are done")
+    started = [e for e in events if isinstance(e, TrainingStarted)]
+    assert started == [TrainingStarted(1, 8, 2, 3)]  # 16 train images in batches of 8
+    epochs = [e for e in events if isinstance(e, EpochEnded)]
+    assert [e.epoch for e in epochs] == [1, 2, 3]
     for e in epochs:
-        assert np.isfinite(e["loss"]) and np.isfinite(e["val_px"]) and e["eta_s"] >= 0
-        assert len(e["preview"]["xy"]) == len(data.skeleton)
-    assert any(e.get("phase") == "training" and e["batch"] == 1 for e in events)
+        assert np.isfinite(e.loss) and np.isfinite(e.val_px) and e.eta_s >= 0
+        assert e.preview.image == preview and len(e.preview.xy) == len(data.skeleton)
+        assert all(type(v) is float for xy in e.preview.xy for v in xy)  # plain, thread-safe
+    assert [e.history_entry() for e in epochs] == result.history
+    batches = [e for e in events if isinstance(e, BatchEnded)]
+    assert [(e.epoch, e.batch, e.batches) for e in batches[:2]] == [(1, 1, 2), (1, 2, 2)]
     assert result.model_path.is_file() and result.model_path.suffix == ".kpmodel"
+    assert result.model_path.parent == run_folder(folder, result.run_id)
     assert set(result.metrics) >= {"mean_px", "median_px", "pck@0.05", "pck@0.1", "per_keypoint"}
+    assert result.metrics["replicas"] == result.replicas == 1
     assert len(result.history) == 3
 
 
@@ -58,7 +75,7 @@ def test_cancel_takes_effect_before_the_next_batch(demo):
     stop_after = 3
 
     def on_progress(event):
-        if event.get("phase") == "training":
+        if isinstance(event, BatchEnded):
             seen.append(event)
 
     result = train(data, TrainConfig(**TINY, epochs=50), on_progress=on_progress,
@@ -66,6 +83,20 @@ def test_cancel_takes_effect_before_the_next_batch(demo):
     assert result.status == "stopped"
     assert len(seen) == stop_after  # not one batch ran after the stop was asked for
     assert result.model_path.is_file()  # the best checkpoint so far is kept
+    assert "stopped by the user at epoch 2" in result.notes
+
+
+def test_stop_while_loading_images_ends_stopped_without_a_model(demo):
+    _, data = demo
+    events = []
+    result = train(
+        data,
+        TrainConfig(**TINY, epochs=5),
+        on_progress=events.append,
+        should_stop=lambda: any(isinstance(e, Loading) and e.done for e in events),
+    )
+    assert result.status == "stopped" and result.model_path is None and not result.history
+    assert events[-1] == TrainingEnded("stopped", "stopped by the user while loading images")
 
 
 def test_time_budget_and_resume(demo):
@@ -118,9 +149,10 @@ def test_cli_train_evaluate_predict_record_the_run(demo, tmp_path):
         assert run.status == "finished" and len(run.history) == 2 and run.metrics["mean_px"]
 
 
-def test_mirrored_strategy_on_two_logical_cpus(demo):
+def test_mirrored_strategy_trains_two_replicas_on_two_logical_cpus(demo):
     folder, _ = demo
     code = textwrap.dedent(f"""
+        import json
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
@@ -128,19 +160,30 @@ def test_mirrored_strategy_on_two_logical_cpus(demo):
         from kpstudio.core.project import Project
         from kpstudio.core.training_set import snapshot
         from kpstudio.ml.config import TrainConfig
+        from kpstudio.ml.events import TrainingStarted
         from kpstudio.ml.train import train
         with Project.open({str(folder)!r}, readonly=True) as p:
             data = snapshot(p)
         for name in ("mirrored", "multiworker"):
-            r = train(data, TrainConfig(**{TINY!r}, epochs=2, strategy=name))
-            print(name, r.status, len(r.history), r.history[-1]["loss"])
+            started = []
+            r = train(data, TrainConfig(**{TINY!r}, epochs=2, strategy=name),
+                      on_progress=lambda e: isinstance(e, TrainingStarted) and started.append(e))
+            print(json.dumps({{"strategy": name, "status": r.status, "epochs": len(r.history),
+                              "replicas": r.metrics["replicas"], "started": started[0].replicas,
+                              "global_batch": started[0].global_batch,
+                              "loss": r.history[-1]["loss"]}}))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # the two replicas are the CPU's halves
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
-    lines = out.stdout.strip().splitlines()
-    assert lines[0].startswith("mirrored finished 2") and lines[1].startswith(
-        "multiworker finished 2"
-    )
+    runs = {r["strategy"]: r for r in map(json.loads, out.stdout.strip().splitlines())}
+    mirrored, multiworker = runs["mirrored"], runs["multiworker"]
+    # One replica per logical CPU, each taking a batch of 8: 16 images per step.
+    assert mirrored["replicas"] == mirrored["started"] == 2 and mirrored["global_batch"] == 16
+    assert mirrored["status"] == "finished" and mirrored["epochs"] == 2
+    assert np.isfinite(mirrored["loss"])
+    # Without TF_CONFIG, multiworker is one worker (tests/ml/test_multiworker.py runs two).
+    assert multiworker["replicas"] == 1 and multiworker["epochs"] == 2
 
 
 def test_crop_training_saves_a_whole_image_model(demo):
