@@ -17,13 +17,17 @@ def cmd_train(args) -> int:
     from kpstudio.core.runs import get_run, new_run_id, record_run
     from kpstudio.core.training_set import snapshot
     from kpstudio.ml.config import TrainConfig
+    from kpstudio.ml.planning import parse_setting
     from kpstudio.ml.train import train
 
     config = TrainConfig(
         arch=args.arch, input_size=args.input_size, epochs=args.epochs,
         max_minutes=args.max_minutes, batch_size=args.batch_size, seed=args.seed,
-        augment=not args.no_augment, strategy=args.strategy,
+        augment=not args.no_augment, strategy=args.strategy, crop_size=args.crop,
+        params={"stride": args.stride} if args.stride else {},
     )  # fmt: skip
+    for setting in args.set:  # overrides of the plan, recorded with the run
+        config = parse_setting(config, setting)
     # Read a snapshot and register the run, then let the project go: labeling in the studio
     # can go on while this trains.
     with Project.open(args.project) as project:
