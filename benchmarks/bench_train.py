@@ -87,6 +87,8 @@ def main() -> None:
     scaling = keypoint_scaling(args.keypoint_input, args.keypoint_crop, args.probe_seconds,
                                args.keypoint_rounds)  # fmt: skip
     if args.keypoints_only:
+        name, ok, detail = _keypoint_check(scaling)
+        print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
         if args.json:
             args.json.write_text(json.dumps({"keypoint_scaling": scaling}, indent=1))
         return

@@ -9,7 +9,7 @@ the same labels always give the same plan. The rules:
   frame), the typical object spanning MIN_OBJECT_SPAN pixels (two cells of the encoder's
   coarsest, stride-32 level), and the closest usually-labeled keypoints landing MIN_CELLS
   heatmap cells apart. It is capped by the compute budget (MAX_SIDE, MAX_SCALE, the image
-  cache's memory).
+  cache's memory, the heatmap values per training input).
 - Heatmap stride 4 (the measured head) when that scale meets the cell rule within the budget,
   else stride 2 (half the scale for the same cells).
 - Training on crops around each object when a crop holding 95 % of the objects with a margin
@@ -37,6 +37,10 @@ MAX_SIDE = 640  # largest whole-frame input: prediction and validation cost grow
 MAX_SCALE = 2.0  # enlarging frames further shows no more detail
 MIN_OBJECT_SPAN = 64  # px in the network: two cells at the encoder's stride 32
 MAX_CACHE_BYTES = 2 * 1024**3  # the letterboxed images kept in memory while training
+# Heatmap values (keypoints × cells) per training input. The head and its loss work per
+# keypoint per cell: 68 keypoints × 40² cells took ~50 ms of a ~250 ms step of 16 crops on two
+# CPU cores; at 2^19 they would cost about what the backbone does.
+MAX_HEATMAP_VALUES = 2**19
 CROP_GROWTH, CROP_MARGIN, MIN_CROP = 1.3, 32, 128  # crop side ≥ 1.3 × object + 32 px, ≥ 128
 BASE_BATCH, BASE_TRAIN_SIDE = 16, 160  # measured: 16 crops of 160 px per step
 MIN_BATCH, MAX_BATCH = 8, 32
@@ -78,23 +82,16 @@ def make_plan(fp: Fingerprint, minutes: float | None = None) -> Plan:
     side = fp.frame_side
     span = fp.object_span.get("median")
     span95 = fp.object_span.get("p95")
-    pair = fp.closest_pair
     cache_side = math.sqrt(MAX_CACHE_BYTES / (3.0 * fp.images))
     cap = min(MAX_SCALE, MAX_SIDE / side, cache_side / side)
     wants = {"fit": min(1.0, BASE_SIDE / side)}
     if span:
         wants["object"] = MIN_OBJECT_SPAN / span
-    options = [_at_stride(stride, side, wants, cap, pair) for stride in STRIDES]
+    options = [_at_stride(stride, fp, wants, cap) for stride in STRIDES]
     met = [o for o in options if o["cells"] is None or o["cells"] >= MIN_CELLS - 1e-6]
-    chosen = met[0] if met else max(options, key=lambda o: o["cells"])
-    scale, size, stride = chosen["scale"], chosen["size"], chosen["stride"]
-
-    crop = 0
-    if span95:
-        need = max(MIN_CROP, _ceil(CROP_GROWTH * span95 * scale + CROP_MARGIN))
-        crop = need if need < size else 0
-    elif fp.keypoints_per_object <= 1:  # single points: a fixed window around each
-        crop = MIN_CROP if MIN_CROP < size else 0
+    # Most cells when none meets the rule; of equals, the smaller input (less compute).
+    chosen = met[0] if met else max(options, key=lambda o: (round(o["cells"], 3), -o["size"]))
+    scale, size, stride, crop = chosen["scale"], chosen["size"], chosen["stride"], chosen["crop"]
     train_side = crop or size
     batch = BASE_BATCH * (BASE_TRAIN_SIDE / train_side) ** 2
     batch = min(MAX_BATCH, max(MIN_BATCH, 2 ** round(math.log2(batch))))
@@ -122,17 +119,38 @@ def plan_sentences(project, minutes: float | None = None) -> list[str]:
     return plan_for_project(project, minutes).sentences
 
 
-def _at_stride(stride: int, side: float, wants: dict, cap: float, pair: dict | None) -> dict:
+def _at_stride(stride: int, fp: Fingerprint, wants: dict, cap: float) -> dict:
+    side, pair = fp.frame_side, fp.closest_pair
     wants = dict(wants)
     if pair and pair["distance"] > 0:
         wants["detail"] = MIN_CELLS * stride / pair["distance"]
     want = max(wants.values())
     top = max(MULTIPLE, _floor(cap * side))
     size = min(top, max(MULTIPLE, _ceil(min(want, cap) * side)))
+    capped = want > cap + 1e-9
+    crop = _crop(fp, size)
+    while (
+        size > MULTIPLE and len(fp.keypoints) * ((crop or size) / stride) ** 2 > MAX_HEATMAP_VALUES
+    ):
+        size, capped = size - MULTIPLE, True
+        crop = _crop(fp, size)
     scale = size / side
     cells = pair["distance"] * scale / stride if pair else None
     return {"stride": stride, "wants": wants, "want": want, "size": size, "scale": scale,
-            "cells": cells, "capped": want > cap + 1e-9}  # fmt: skip
+            "crop": crop, "cells": cells, "capped": capped}  # fmt: skip
+
+
+def _crop(fp: Fingerprint, size: int) -> int:
+    """Training crop side at whole-frame input `size`: holds 95 % of the objects with a margin;
+    0 (whole frames) when that is no smaller than the frame."""
+    span95, scale = fp.object_span.get("p95"), size / fp.frame_side
+    if span95:
+        need = max(MIN_CROP, _ceil(CROP_GROWTH * span95 * scale + CROP_MARGIN))
+    elif fp.keypoints_per_object <= 1:  # single points: a fixed window around each
+        need = MIN_CROP
+    else:
+        return 0
+    return need if need < size else 0
 
 
 def _explain(plan: Plan, wants, chosen, options, minutes, multi, small):

@@ -36,19 +36,24 @@ class SoftArgmax(layers.Layer):
         self.window = float(window)
 
     def call(self, logits):
-        # Everything per keypoint works on the (h, w) maps once: a spatial softmax, then its x
-        # and y marginals. The confidence window is a separable Gaussian, applied to those
-        # marginals' ingredients rather than as a full (h, w) map per keypoint; with 68
-        # keypoints the full-map version made a training step twice as slow.
-        prob = spatial_softmax(logits)  # (B, h, w, K)
+        # Each keypoint's (h, w) map is walked as few times as possible: the exponentials once,
+        # then reduced to x and y marginals; normalising and the confidence window (a separable
+        # Gaussian) work on those marginals, not on full maps. Head and loss, forward and
+        # backward, for 16 inputs × 68 keypoints × 40² cells: ~80 ms with full maps (the
+        # probabilities, a window and a target map per keypoint), ~45 ms so (2 loaded cores).
+        peak = ops.max(logits, axis=(1, 2), keepdims=True)
+        e = ops.exp(logits - ops.stop_gradient(peak))  # (B, h, w, K), unnormalised
         shape = ops.shape(logits)
         xs = cell_centres(shape[2], self.stride)
         ys = cell_centres(shape[1], self.stride)
-        x = ops.sum(ops.sum(prob, axis=1) * xs[None, :, None], axis=1)  # (B, K)
-        y = ops.sum(ops.sum(prob, axis=2) * ys[None, :, None], axis=1)
+        along_x = ops.sum(e, axis=1)  # (B, w, K)
+        along_y = ops.sum(e, axis=2)  # (B, h, K)
+        total = ops.sum(along_x, axis=1)  # (B, K)
+        x = ops.sum(along_x * xs[None, :, None], axis=1) / total
+        y = ops.sum(along_y * ys[None, :, None], axis=1) / total
         gx = self._window(xs, x)  # (B, w, K)
         gy = self._window(ys, y)  # (B, h, K)
-        confidence = ops.sum(ops.sum(prob * gx[:, None], axis=2) * gy, axis=1)
+        confidence = ops.sum(ops.sum(e * gx[:, None], axis=2) * gy, axis=1) / total
         return ops.stack([x, y, confidence], axis=-1)
 
     def _window(self, centres, mean):
@@ -57,13 +62,6 @@ class SoftArgmax(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "stride": self.stride, "window": self.window}
-
-
-def spatial_softmax(logits):
-    """(B, h, w, K) logits → per keypoint, a probability distribution over its map's cells."""
-    peak = ops.max(logits, axis=(1, 2), keepdims=True)
-    e = ops.exp(logits - ops.stop_gradient(peak))
-    return e / ops.sum(e, axis=(1, 2), keepdims=True)
 
 
 def cell_centres(n, stride: int):

@@ -11,7 +11,7 @@ import pytest
 from conftest import SHARED
 
 from kpstudio.core.fingerprint import fingerprint, from_labelset
-from kpstudio.core.plan import MIN_CELLS, MIN_OBJECT_SPAN, make_plan
+from kpstudio.core.plan import MAX_HEATMAP_VALUES, MIN_CELLS, MIN_OBJECT_SPAN, make_plan
 
 NAMES = ("a", "b", "c", "d")
 
@@ -79,6 +79,23 @@ def test_keypoints_three_pixels_apart_get_two_cells():
     # Stride 4 would need scale 2.67, over the budget: the finer heatmap is chosen instead.
     assert plan.stride == 2
     assert any("stride 4 would give" in s for s in plan.sentences)
+
+
+def test_many_keypoints_keep_the_heatmaps_within_the_budget():
+    """68 landmarks on ~140-px face crops, two of them (closed lips) 1.5 px apart: 2 cells
+    would need 68 maps of 144² cells per input; the plan stays within the heatmap budget and
+    says that the rule is not met."""
+    rng = np.random.default_rng(0)
+    angles = np.linspace(0, 2 * np.pi, 67, endpoint=False)
+    face = np.c_[70 + 60 * np.cos(angles), 70 + 60 * np.sin(angles)]
+    face = np.vstack([face, face[0] + [1.5, 0]])
+    images = [(140, 140, [(face + rng.normal(0, 0.3, face.shape), np.full(68, 2, np.int8))])
+              for _ in range(30)]  # fmt: skip
+    plan = make_plan(fingerprint([f"p{i}" for i in range(68)], images))
+    side = plan.crop_size or plan.input_size
+    assert 68 * (side / plan.stride) ** 2 <= MAX_HEATMAP_VALUES
+    assert plan.cells < MIN_CELLS
+    assert any("the most the compute budget allows" in s for s in plan.sentences)
 
 
 def test_one_object_spanning_the_frame_trains_on_whole_images():
