@@ -77,8 +77,11 @@ class Plan:
         return out
 
 
-def make_plan(fp: Fingerprint, minutes: float | None = None) -> Plan:
-    """The plan for a fingerprint (and a time budget in minutes, if there is one)."""
+def make_plan(fp: Fingerprint, minutes: float | None = None, input_size: int | None = None) -> Plan:
+    """The plan for a fingerprint (and a time budget in minutes, if there is one).
+
+    `input_size`: the whole-frame input side the user chose; the crop, stride and batch are
+    then planned for the scale it gives."""
     side = fp.frame_side
     span = fp.object_span.get("median")
     span95 = fp.object_span.get("p95")
@@ -87,7 +90,7 @@ def make_plan(fp: Fingerprint, minutes: float | None = None) -> Plan:
     wants = {"fit": min(1.0, BASE_SIDE / side)}
     if span:
         wants["object"] = MIN_OBJECT_SPAN / span
-    options = [_at_stride(stride, fp, wants, cap) for stride in STRIDES]
+    options = [_at_stride(stride, fp, wants, cap, input_size) for stride in STRIDES]
     met = [o for o in options if o["cells"] is None or o["cells"] >= MIN_CELLS - 1e-6]
     # Most cells when none meets the rule; of equals, the smaller input (less compute).
     chosen = met[0] if met else max(options, key=lambda o: (round(o["cells"], 3), -o["size"]))
@@ -119,7 +122,7 @@ def plan_sentences(project, minutes: float | None = None) -> list[str]:
     return plan_for_project(project, minutes).sentences
 
 
-def _at_stride(stride: int, fp: Fingerprint, wants: dict, cap: float) -> dict:
+def _at_stride(stride: int, fp: Fingerprint, wants: dict, cap: float, fixed: int | None) -> dict:
     side, pair = fp.frame_side, fp.closest_pair
     wants = dict(wants)
     if pair and pair["distance"] > 0:
@@ -128,16 +131,20 @@ def _at_stride(stride: int, fp: Fingerprint, wants: dict, cap: float) -> dict:
     top = max(MULTIPLE, _floor(cap * side))
     size = min(top, max(MULTIPLE, _ceil(min(want, cap) * side)))
     capped = want > cap + 1e-9
+    if fixed:
+        size, capped = fixed, False
     crop = _crop(fp, size)
     while (
-        size > MULTIPLE and len(fp.keypoints) * ((crop or size) / stride) ** 2 > MAX_HEATMAP_VALUES
+        not fixed
+        and size > MULTIPLE
+        and len(fp.keypoints) * ((crop or size) / stride) ** 2 > MAX_HEATMAP_VALUES
     ):
         size, capped = size - MULTIPLE, True
         crop = _crop(fp, size)
     scale = size / side
     cells = pair["distance"] * scale / stride if pair else None
     return {"stride": stride, "wants": wants, "want": want, "size": size, "scale": scale,
-            "crop": crop, "cells": cells, "capped": capped}  # fmt: skip
+            "crop": crop, "cells": cells, "capped": capped, "fixed": bool(fixed)}  # fmt: skip
 
 
 def _crop(fp: Fingerprint, size: int) -> int:
@@ -173,6 +180,8 @@ def _explain(plan: Plan, wants, chosen, options, minutes, multi, small):
                          f"{plan.stride}"}  # fmt: skip
     parts = [f"{reasons[k]} ({v:.2f})" for k, v in chosen["wants"].items()]
     rule = f"the largest of {', '.join(parts)}, in whole multiples of {MULTIPLE} px"
+    if chosen["fixed"]:
+        rule = f"the input size set by the user (the data alone asks for {rule})"
     if chosen["capped"]:
         rule += f", capped at {chosen['size']} px by the compute budget"
     span = fp.object_span
@@ -199,10 +208,12 @@ def _explain(plan: Plan, wants, chosen, options, minutes, multi, small):
         )
         if plan.stride != STRIDES[0]:
             first = options[0]
+            limit = "the input size set" if chosen["fixed"] else "the most the budget allows"
             line += (f" (stride {first['stride']} would give {first['cells']:.1f} at scale "
-                     f"{first['scale']:.2f}, the most the budget allows)")  # fmt: skip
+                     f"{first['scale']:.2f}, {limit})")  # fmt: skip
         if plan.cells < MIN_CELLS - 1e-6:
-            line += f": below {MIN_CELLS:g}, the most the compute budget allows"
+            limit = "the input size set by the user" if chosen["fixed"] else "the compute budget"
+            line += f": below {MIN_CELLS:g}, the most {limit} allows"
         out.append(line + ".")
     else:
         out.append(f"heatmap stride {plan.stride} (no pair of keypoints is usually labeled "

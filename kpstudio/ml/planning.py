@@ -26,7 +26,8 @@ def planned_config(config: TrainConfig, fingerprint: Fingerprint) -> TrainConfig
     plan is still recorded). A config that already carries a plan (a resumed run) is kept."""
     if config.plan is not None:
         return config
-    plan = make_plan(fingerprint, config.max_minutes)
+    # A whole-image input size the user set fixes the scale: the rest is planned around it.
+    plan = make_plan(fingerprint, config.max_minutes, config.input_size)
     out = dataclasses.replace(config, params=dict(config.params),
                               overrides=dict(config.overrides), plan=plan.to_dict())  # fmt: skip
     if config.arch != "default":

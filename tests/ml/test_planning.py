@@ -48,7 +48,16 @@ def test_settings_the_user_set_win_and_are_recorded():
         "input_size": 96, "crop_size": 0, "stride": 4, "batch_size": 4,
         "augmentation.rotation_deg": 5.0, "augmentation.scale": 0.1,
     }  # fmt: skip
-    assert cfg.plan["stride"] == 2  # the plan stays on record beside what was trained
+    # The plan is made for the input size the user chose, and stays on record.
+    assert cfg.plan["input_size"] == 96 and cfg.plan["stride"] == 2
+    assert any("input size set by the user" in s for s in cfg.plan["sentences"])
+
+
+def test_a_chosen_input_size_gets_a_crop_planned_for_it():
+    big = make_plan(FP, input_size=384)
+    assert big.input_size == 384 and big.scale == 384 / 200
+    assert big.crop_size == planned_config(TrainConfig(input_size=384), FP).crop_size
+    assert big.crop_size >= 1.3 * 60 * big.scale  # the objects at that scale, with a margin
 
 
 def test_the_seed_model_keeps_its_settings():
