@@ -11,8 +11,14 @@ of the same loss and optimizer step as train.py), is ≥ 5× more accurate, runs
 batch 1, and reaches ≤ 3.5 px mean error and PCK@5px ≥ 0.8 (the accuracy target assumes
 --minutes 10).
 
+Then many keypoints: training images/s of the real pipeline (tf.data augmentation and crops,
+the default model, its loss and Adam step) on synthetic data with 4, 32 and 68 keypoints at the
+same input and crop size, measured in interleaved rounds so a busy machine slows all alike;
+target: 68 keypoints ≥ 0.5× the 4-keypoint figure. `--keypoints-only` runs just that.
+
     python benchmarks/bench_train.py [--minutes 10] [--dataset ../shared/datasets/dlc_openfield_mouse]
                                      [--seed 0] [--json OUT.json] [--probe-seconds 4]
+                                     [--keypoints-only] [--keypoint-input 320] [--keypoint-crop 160]
 """  # noqa: E501
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ from kpstudio.core.project import Project  # noqa: E402
 from kpstudio.core.project_transfer import import_labelset  # noqa: E402
 from kpstudio.core.training_set import TrainingSet, snapshot  # noqa: E402
 from kpstudio.ml import losses  # noqa: E402
-from kpstudio.ml.config import DEFAULT_LEARNING_RATE, TrainConfig  # noqa: E402
+from kpstudio.ml.config import DEFAULT_LEARNING_RATE, Augmentation, TrainConfig  # noqa: E402
+from kpstudio.ml.dataset import Letterboxed, training_dataset  # noqa: E402
 from kpstudio.ml.evaluate import mean_px_error  # noqa: E402
 from kpstudio.ml.events import EpochEnded  # noqa: E402
 from kpstudio.ml.flops import measure_matmul_flops, training_flops  # noqa: E402
@@ -48,6 +55,7 @@ from kpstudio.ml.train import train  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "dlc_openfield_mouse"
 ARCHS = ("seed", "default")
+KEYPOINT_COUNTS = (4, 32, 68)
 SKIP_EPOCHS = 2  # the first epochs include tracing and warm-up: left out of images/s
 
 
@@ -68,7 +76,23 @@ def main() -> None:
         default=4.0,
         help="timed seconds per synthetic 64×64 throughput probe",
     )
+    parser.add_argument("--keypoints-only", action="store_true",
+                        help="only the 4 / 32 / 68 keypoint training throughput")  # fmt: skip
+    parser.add_argument("--keypoint-input", type=int, default=320,
+                        help="letterboxed input side of the keypoint throughput")  # fmt: skip
+    parser.add_argument("--keypoint-crop", type=int, default=160,
+                        help="its training crop side (0: the whole input)")  # fmt: skip
+    parser.add_argument("--keypoint-rounds", type=int, default=3)
     args = parser.parse_args()
+
+    scaling = keypoint_scaling(args.keypoint_input, args.keypoint_crop, args.probe_seconds,
+                               args.keypoint_rounds)  # fmt: skip
+    if args.keypoints_only:
+        name, ok, detail = _keypoint_check(scaling)
+        print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
+        if args.json:
+            args.json.write_text(json.dumps({"keypoint_scaling": scaling}, indent=1))
+        return
 
     with tempfile.TemporaryDirectory(prefix="kpstudio-bench-train-") as tmp:
         with Project.create(Path(tmp) / "project") as project:
@@ -147,6 +171,7 @@ def main() -> None:
         f"predict-the-mean-position baseline (train-split mean per keypoint) on val: "
         f"{baseline:.2f} px"
     )
+    checks.append(_keypoint_check(scaling))
     for name, ok, detail in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
     if args.json:
@@ -159,6 +184,7 @@ def main() -> None:
             "peak_gflops": peak / 1e9,
             "mean_position_baseline_px": baseline,
             "throughput_64": probe,
+            "keypoint_scaling": scaling,
             "models": rows,
             "checks": [{"name": n, "pass": bool(ok), "detail": d} for n, ok, d in checks],
             "histories": {arch: r.history for arch, r in results.items()},
@@ -200,7 +226,9 @@ def _row(arch: str, result, predictor: Predictor, images: list[np.ndarray]) -> d
         # The default model trains on crops: count the FLOPs of what it really trained on.
         "train_input": result.config.get("crop_size") or predictor.input_size,
         "train_flops_per_image": training_flops(
-            build_model(arch, len(predictor.skeleton), result.config["crop_size"])
+            build_model(
+                arch, len(predictor.skeleton), result.config["crop_size"], **result.config["params"]
+            )
             if result.config.get("crop_size")
             else predictor.model
         ),
@@ -244,6 +272,74 @@ def _step_throughput(arch: str, k: int, size: int, batch: int, seconds: float) -
     steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         float(step(images, xy, weight))  # train.py also reads the loss back every step
+        steps += 1
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def keypoint_scaling(size: int, crop: int, seconds: float, rounds: int) -> dict:
+    """Training images/s at 4, 32 and 68 keypoints: train.py's pipeline and step on synthetic
+    letterboxed images, the keypoints scattered over a 100-px object. Interleaved rounds, the
+    median per count, so load from other processes falls on every count alike."""
+    what = f"{crop}-px crops" if crop else "whole images"
+    print(f"training images/s by keypoint count ({size}-px input, {what}, batch 16) ...",
+          flush=True)  # fmt: skip
+    steps = {k: _pipeline_step(k, size, crop or None) for k in KEYPOINT_COUNTS}
+    rates = {k: [] for k in KEYPOINT_COUNTS}
+    for _ in range(rounds):
+        for k, step in steps.items():
+            rates[k].append(_rate(step, 16, seconds))
+    median = {k: statistics.median(v) for k, v in rates.items()}
+    for k in KEYPOINT_COUNTS:
+        print(f"  {k:3d} keypoints: {median[k]:6.1f} img/s  (rounds: "
+              f"{', '.join(f'{r:.1f}' for r in rates[k])})")  # fmt: skip
+    return {"input": size, "crop": crop, "batch": 16, "images_per_s": median, "rounds": rates,
+            "ratio_68_to_4": median[68] / median[4]}  # fmt: skip
+
+
+def _keypoint_check(scaling: dict) -> tuple:
+    rate = scaling["images_per_s"]
+    return ("training img/s at 68 keypoints ≥ 0.5× that at 4 (same input)",
+            scaling["ratio_68_to_4"] >= 0.5,
+            f"{rate[68]:.1f} vs {rate[4]:.1f} img/s = {scaling['ratio_68_to_4']:.2f}×")  # fmt: skip
+
+
+def _pipeline_step(k: int, size: int, crop: int | None):
+    rng = np.random.default_rng(k)
+    n, batch = 64, 16
+    centre = rng.uniform(0.3 * size, 0.7 * size, (n, 1, 2))
+    xy = (centre + rng.uniform(-50, 50, (n, k, 2))).astype(np.float32)
+    images = rng.integers(0, 255, (n, size, size, 3), dtype=np.uint8)
+    cache = Letterboxed(images, xy, np.ones((n, k), np.float32), [None] * n)
+    flip = list(range(k))
+    flip[0], flip[1] = 1, 0  # one left/right pair, as most skeletons have
+    batches = iter(training_dataset(cache, batch, 0, Augmentation(), flip, crop))
+    tf.keras.utils.set_random_seed(0)
+    model = build_model("default", k, None if crop else size)
+    train_model = with_heatmaps(model)
+    optimizer = make_optimizer(DEFAULT_LEARNING_RATE["default"])
+    optimizer.build(model.trainable_variables)
+    loss_fn = losses.for_architecture("default", size)
+
+    @tf.function
+    def step(images, xy, weight):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(loss_fn(train_model(images, training=True), xy, weight)) / batch
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    def run():
+        float(step(*next(batches)))
+
+    for _ in range(3):
+        run()
+    return run
+
+
+def _rate(run, batch: int, seconds: float) -> float:
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        run()
         steps += 1
     return steps * batch / (time.perf_counter() - t0)
 

@@ -81,14 +81,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: 300, or as many as fit in --max-minutes")  # fmt: skip
     p.add_argument("--max-minutes", type=float, default=None, help="time budget")
     p.add_argument("--input-size", type=int, default=None,
-                   help="model input side in pixels (default: 256, seed: 64)")  # fmt: skip
+                   help="whole-image input side, px (default: the plan's; seed: 64)")  # fmt: skip
+    p.add_argument("--crop", type=int, default=None,
+                   help="training crop side, 0 for whole images (default: the plan's)")  # fmt: skip
+    p.add_argument("--stride", type=int, default=None, choices=(2, 4),
+                   help="heatmap stride (default: the plan's)")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. augmentation.rotation_deg=10")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strategy", default="default", choices=("default", "mirrored", "multiworker"))
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--resume", metavar="RUN", default=None, help="continue a run's training")
     p.add_argument("--json", action="store_true", help="JSON lines instead of a progress bar")
     p.set_defaults(handler=_lazy("ml", "cmd_train"))
+
+    p = sub.add_parser("plan", help="the training settings the labels call for, and why")
+    p.add_argument("project", type=Path)
+    p.add_argument("--minutes", type=float, default=None, help="the time budget to plan for")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.set_defaults(handler=_lazy("plan", "cmd_plan"))
 
     p = sub.add_parser("evaluate", help="px error and PCK of a run on the val images")
     p.add_argument("project", type=Path)

@@ -18,17 +18,21 @@ def cmd_train(args) -> int:
     from kpstudio.core.runs import get_run, record_training, run_folder, start_run
     from kpstudio.core.training_set import snapshot
     from kpstudio.ml.config import TrainConfig
+    from kpstudio.ml.planning import parse_setting
     from kpstudio.ml.strategy import cluster_resolver, is_chief
     from kpstudio.ml.train import train
 
     config = TrainConfig(
         arch=args.arch, input_size=args.input_size, epochs=args.epochs,
         max_minutes=args.max_minutes, batch_size=args.batch_size, seed=args.seed,
-        augment=not args.no_augment, strategy=args.strategy,
+        augment=not args.no_augment, strategy=args.strategy, crop_size=args.crop,
+        params={"stride": args.stride} if args.stride else {},
     )  # fmt: skip
     # Every worker of a cluster runs this command; only the chief records the run and writes
     # its files, the others read the project and train in step with it.
     chief = args.strategy != "multiworker" or is_chief(cluster_resolver())
+    for setting in args.set:  # overrides of the plan, recorded with the run
+        config = parse_setting(config, setting)
     # Read a snapshot and register the run, then let the project go: labeling in the studio
     # can go on while this trains.
     with Project.open(args.project, readonly=not chief) as project:

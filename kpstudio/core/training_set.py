@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kpstudio.core.fingerprint import Fingerprint, fingerprint
 from kpstudio.core.project import Project
 from kpstudio.core.skeleton import Skeleton
 
@@ -26,6 +27,8 @@ class TrainingSet:
     visibility: np.ndarray  # (N, K) int8: 0 absent, 1 occluded, 2 visible
     split: list[str]  # "train" / "val" per image
     notes: list[str] = field(default_factory=list)  # what the user should know about the data
+    # The labels' fingerprint over every instance (the plan's input); None: from instance 0.
+    label_fingerprint: Fingerprint | None = None
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -38,8 +41,16 @@ class TrainingSet:
         return TrainingSet(
             self.skeleton, self.project_folder, [self.image_ids[i] for i in idx],
             [self.paths[i] for i in idx], self.sizes[idx], self.xy[idx], self.visibility[idx],
-            [self.split[i] for i in idx], list(self.notes),
+            [self.split[i] for i in idx], list(self.notes), self.label_fingerprint,
         )  # fmt: skip
+
+    def fingerprint(self) -> Fingerprint:
+        """The fingerprint the training plan is made from: every labeled instance of the
+        project when the snapshot recorded it, else the instances held here."""
+        if self.label_fingerprint is not None:
+            return self.label_fingerprint
+        images = ((w, h, [(xy, v)]) for (w, h), xy, v in zip(self.sizes, self.xy, self.visibility))
+        return fingerprint(self.skeleton.keypoints, images, len(self.skeleton.flip_pairs))
 
 
 def snapshot(project: Project) -> TrainingSet:
@@ -53,6 +64,7 @@ def snapshot(project: Project) -> TrainingSet:
     k = len(skeleton)
     ids, paths, sizes, xys, vis, split = [], [], [], [], [], []
     multi = 0
+    labeled_images = []  # every labeled instance, for the fingerprint
     for record in project.images():
         if record.status not in ("partial", "done"):
             continue
@@ -60,6 +72,8 @@ def snapshot(project: Project) -> TrainingSet:
         if not instances or not instances[0].labeled().any():
             continue
         multi += len(instances) > 1
+        labeled_images.append((record.width, record.height,
+                               [(i.xy, i.visibility) for i in instances]))  # fmt: skip
         ids.append(record.id)
         paths.append(project.image_path(record))
         sizes.append((record.width, record.height))
@@ -77,4 +91,5 @@ def snapshot(project: Project) -> TrainingSet:
         np.array(sizes, dtype=np.int64).reshape(-1, 2),
         np.array(xys, dtype=np.float32).reshape(-1, k, 2),
         np.array(vis, dtype=np.int8).reshape(-1, k), split, notes,
+        fingerprint(skeleton.keypoints, labeled_images, len(skeleton.flip_pairs)) if ids else None,
     )  # fmt: skip

@@ -46,6 +46,10 @@ class TrainConfig:
     preview_image: str | None = None  # image file whose prediction is reported every epoch
     # XLA measured 40 % slower than plain TF (oneDNN) for the default model on this CPU.
     jit_compile: bool = False
+    # The plan from the data (kpstudio.core.plan, as a dict) the run's settings came from, and
+    # the settings the user set instead of the plan's (name → value): see kpstudio.ml.planning.
+    plan: dict | None = None
+    overrides: dict = field(default_factory=dict)
 
     def resolved(self) -> TrainConfig:
         """A copy with the architecture defaults filled in (what is stored with the run)."""

@@ -37,6 +37,7 @@ from kpstudio.ml.events import (
 )
 from kpstudio.ml.models import build_model, with_heatmaps
 from kpstudio.ml.optimizer import make_optimizer
+from kpstudio.ml.planning import planned_config
 from kpstudio.ml.policies import (
     EarlyStopping,
     EpochOutcome,
@@ -78,13 +79,13 @@ def train(
     batch. `resume`: a previous run's folder; training continues from its last checkpoint.
     Under a multi-worker strategy only the chief writes files (config, checkpoint, model)."""
     started = time.monotonic()
-    cfg = config.resolved()
-    report = on_progress or (lambda _: None)
-    stop = should_stop or (lambda: False)
     if len(data) == 0:
         raise ValueError("the project has no labeled images to train on")
+    cfg = planned_config(config, data.fingerprint()).resolved()  # settings from the data
+    report = on_progress or (lambda _: None)
+    stop = should_stop or (lambda: False)
     train_idx, val_idx = data.indices("train"), data.indices("val")
-    notes = list(data.notes)
+    notes = list(data.notes) + list((cfg.plan or {}).get("notes", []))
     if len(train_idx) == 0:
         raise ValueError("every labeled image is in the val split; nothing to train on")
     if len(val_idx) == 0:
@@ -120,7 +121,7 @@ def train(
         train_model = with_heatmaps(model) or model
         optimizer = make_optimizer(cfg.learning_rate)
         optimizer.build(model.trainable_variables)
-    loss_fn = losses.for_architecture(cfg.arch, cfg.input_size)
+    loss_fn = losses.for_architecture(cfg.arch, cfg.input_size, cfg.params.get("stride", 4))
     state = checkpoint.TrainingState()
     if resume is not None:
         state = checkpoint.restore(resume, model, optimizer)
@@ -258,22 +259,10 @@ def _preview_loader(path: str | None):
 
 
 def _crop_size(cfg: TrainConfig, data: TrainingSet, cache) -> int | None:
-    """Crop side for training, or None for whole images.
-
-    Auto: half the input, grown to hold the labeled extent of 95 % of images with a margin, in
-    multiples of 32; whole images when that is no smaller than the input."""
-    if cfg.arch != "default" or not cfg.augment or cfg.crop_size == 0:
+    """Crop side for training (the plan's, or the user's), or None for whole images."""
+    if cfg.arch != "default" or not cfg.augment or not cfg.crop_size:
         return None
-    size = cfg.input_size
-    if cfg.crop_size:
-        crop = cfg.crop_size
-    else:
-        labeled = cache.weight > 0
-        lo = np.where(labeled[..., None], cache.xy, np.inf).min(axis=1)
-        hi = np.where(labeled[..., None], cache.xy, -np.inf).max(axis=1)
-        extent = np.nan_to_num((hi - lo).max(axis=1), posinf=0, neginf=0)
-        need = 1.3 * float(np.percentile(extent, 95)) + 32
-        crop = max(size // 2, int(math.ceil(need / 32.0)) * 32)
+    size, crop = cfg.input_size, cfg.crop_size
     if crop % 32:
         raise ValueError(f"the crop size must be a multiple of 32, not {crop}")
     return crop if crop < size else None
@@ -290,5 +279,5 @@ def _save_model(run_dir, model, cfg, data, metrics, run_id) -> Path:
     return save_model_file(
         run_dir / "model.kpmodel", model, arch=cfg.arch, params=cfg.params,
         input_size=cfg.input_size, skeleton=data.skeleton, metrics=metrics,
-        extra={"run_id": run_id},
+        extra={"run_id": run_id, "plan": cfg.plan, "overrides": cfg.overrides},
     )  # fmt: skip

@@ -1,0 +1,93 @@
+"""Training settings from the data's plan, with the user's overrides (no TensorFlow here).
+
+The plan (kpstudio.core.plan) fills every setting the user left unset; a setting the user set
+wins and is recorded in TrainConfig.overrides beside the plan, so a run's config says both what
+the data called for and what was trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kpstudio.core.fingerprint import Fingerprint
+from kpstudio.core.plan import make_plan
+from kpstudio.ml.config import Augmentation, TrainConfig
+
+# Settings the plan makes and `--set` accepts, beyond the augmentation fields.
+PLANNED = ("input_size", "crop_size", "stride", "batch_size", "epochs")
+OTHER = ("learning_rate", "patience", "seed")
+AUGMENTATION = tuple(f.name for f in dataclasses.fields(Augmentation))
+
+
+def planned_config(config: TrainConfig, fingerprint: Fingerprint) -> TrainConfig:
+    """A copy of `config` with the plan's settings wherever the user set none.
+
+    Only the default architecture follows the plan; the seed keeps its article's settings (its
+    plan is still recorded). A config that already carries a plan (a resumed run) is kept."""
+    if config.plan is not None:
+        return config
+    # A whole-image input size the user set fixes the scale: the rest is planned around it.
+    plan = make_plan(fingerprint, config.max_minutes, config.input_size)
+    out = dataclasses.replace(config, params=dict(config.params),
+                              overrides=dict(config.overrides), plan=plan.to_dict())  # fmt: skip
+    if config.arch != "default":
+        return out
+    settings = plan.settings()
+    for name in ("input_size", "crop_size", "batch_size", "epochs"):
+        value = getattr(config, name)
+        if value is None:
+            setattr(out, name, settings[name])
+        else:
+            out.overrides.setdefault(name, value)
+    if "stride" in config.params:
+        out.overrides.setdefault("stride", config.params["stride"])
+    elif settings["stride"] != 4:  # stride 4 is the architecture's default: params stay empty
+        out.params["stride"] = settings["stride"]
+    planned_aug = {k: v for k, v in settings["augmentation"].items()
+                   if f"augmentation.{k}" not in config.overrides}  # fmt: skip
+    out.augmentation = dataclasses.replace(config.augmentation, **planned_aug)
+    return out
+
+
+def parse_setting(config: TrainConfig, text: str) -> TrainConfig:
+    """`--set key=value`: a copy of config with that setting, recorded as an override.
+
+    Keys: input_size, crop_size (0: whole images), stride, batch_size, epochs, learning_rate,
+    patience, seed, and augmentation.FIELD (rotation_deg, scale, shift, flip, ...)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or not raw.strip():
+        raise ValueError(f"--set wants KEY=VALUE, not {text!r}")
+    out = dataclasses.replace(config, params=dict(config.params),
+                              overrides=dict(config.overrides))  # fmt: skip
+    if key.startswith("augmentation."):
+        field = key.split(".", 1)[1]
+        if field not in AUGMENTATION:
+            raise ValueError(f"unknown augmentation setting {field!r}; one of "
+                             f"{', '.join(AUGMENTATION)}")  # fmt: skip
+        current = getattr(config.augmentation, field)
+        value = _parse(raw, type(current), key)
+        out.augmentation = dataclasses.replace(config.augmentation, **{field: value})
+    elif key in PLANNED + OTHER:
+        value = _parse(raw, float if key == "learning_rate" else int, key)
+        if key == "stride":
+            out.params["stride"] = value
+        else:
+            setattr(out, key, value)
+    else:
+        raise ValueError(f"unknown setting {key!r}; one of {', '.join(PLANNED + OTHER)}, "
+                         "augmentation.FIELD")  # fmt: skip
+    out.overrides[key] = value
+    return out
+
+
+def _parse(raw: str, kind: type, key: str):
+    raw = raw.strip()
+    try:
+        if kind is bool:
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return raw.lower() in ("true", "1", "yes")
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"--set {key}: {raw!r} is not a {kind.__name__}") from None
