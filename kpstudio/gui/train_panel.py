@@ -25,9 +25,12 @@ from PySide6.QtWidgets import (
 from kpstudio.ml.config import DEFAULT_BATCH_SIZE, DEFAULT_INPUT_SIZE  # no TensorFlow
 from kpstudio.ml.events import BatchEnded, EpochEnded, Loading, TrainingStarted  # no TensorFlow
 
+PLANNED_TEXT = "from the plan"
+
 
 class TrainPanel(QWidget):
     train_requested = Signal(dict)  # settings: arch, input_size, max_minutes, batch_size, augment
+    plan_requested = Signal(dict)  # the same settings: explain the plan they give
     stop_requested = Signal()
     active_run_chosen = Signal(str)  # run id to predict and review with
 
@@ -36,10 +39,13 @@ class TrainPanel(QWidget):
         self.arch = QComboBox()
         self.arch.addItems(list(DEFAULT_INPUT_SIZE))
         self.arch.currentTextChanged.connect(self._on_arch_current_text_changed)
-        self.input_size = QSpinBox(minimum=32, maximum=1024, singleStep=32,
-                                   value=DEFAULT_INPUT_SIZE["default"])  # fmt: skip
+        # 0 is "from the plan": the settings the data calls for (kpstudio.core.plan), unless
+        # the user sets a number, which is then recorded as an override of the plan.
+        self.input_size = QSpinBox(minimum=0, maximum=1024, singleStep=32, value=0)
+        self.input_size.setSpecialValueText(PLANNED_TEXT)
         self.minutes = QDoubleSpinBox(minimum=0.1, maximum=600.0, value=10.0, decimals=1)
-        self.batch_size = QSpinBox(minimum=1, maximum=256, value=DEFAULT_BATCH_SIZE["default"])
+        self.batch_size = QSpinBox(minimum=0, maximum=256, value=0)
+        self.batch_size.setSpecialValueText(PLANNED_TEXT)
         self.augment = QCheckBox("augmentation")
         self.augment.setChecked(True)
         form = QFormLayout()
@@ -49,6 +55,13 @@ class TrainPanel(QWidget):
         form.addRow("Batch size", self.batch_size)
         form.addRow("", self.augment)
 
+        self.plan_button = QPushButton("Explain the plan")
+        self.plan_button.setToolTip("What the labels call for: scale, crops, heatmap stride, "
+                                    "batch, augmentation, with a sentence per choice")  # fmt: skip
+        self.plan_button.clicked.connect(self._on_plan_button_clicked)
+        self.plan_text = QLabel("")
+        self.plan_text.setWordWrap(True)
+        self.plan_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.train_button = QPushButton("Train")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
@@ -57,6 +70,7 @@ class TrainPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.plan_button)
 
         self.progress = QProgressBar()
         self.status = QLabel("")
@@ -84,6 +98,7 @@ class TrainPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(self.plan_text)
         layout.addWidget(self.plot, 1)
         layout.addWidget(QLabel("Runs"))
         layout.addWidget(self.runs)
@@ -94,16 +109,26 @@ class TrainPanel(QWidget):
 
     # -- requests -------------------------------------------------------------------------
     def settings(self) -> dict:
-        return {"arch": self.arch.currentText(), "input_size": self.input_size.value(),
-                "max_minutes": self.minutes.value(), "batch_size": self.batch_size.value(),
+        """The run's settings; None where the plan decides."""
+        return {"arch": self.arch.currentText(), "input_size": self.input_size.value() or None,
+                "max_minutes": self.minutes.value(), "batch_size": self.batch_size.value() or None,
                 "augment": self.augment.isChecked()}  # fmt: skip
+
+    def show_plan(self, sentences: list[str]) -> None:
+        """The plan of the next (or running) run, a line per choice."""
+        self.plan_text.setText("\n".join(f"• {s}" for s in sentences))
 
     def _on_train_button_clicked(self) -> None:
         self.train_requested.emit(self.settings())
 
+    def _on_plan_button_clicked(self) -> None:
+        self.plan_requested.emit(self.settings())
+
     def _on_arch_current_text_changed(self, arch: str) -> None:
-        self.input_size.setValue(DEFAULT_INPUT_SIZE[arch])
-        self.batch_size.setValue(DEFAULT_BATCH_SIZE[arch])
+        # The seed article's model keeps its own settings; the default follows the plan.
+        planned = arch == "default"
+        self.input_size.setValue(0 if planned else DEFAULT_INPUT_SIZE[arch])
+        self.batch_size.setValue(0 if planned else DEFAULT_BATCH_SIZE[arch])
 
     # -- state shown ------------------------------------------------------------------------
     def set_running(self, running: bool) -> None:

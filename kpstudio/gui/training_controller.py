@@ -24,6 +24,7 @@ from kpstudio.core.training_set import snapshot
 from kpstudio.gui.train_panel import TrainPanel
 from kpstudio.gui.training_worker import TrainingWorker
 from kpstudio.ml.events import EpochEnded, Preview  # TensorFlow-free
+from kpstudio.ml.planning import planned_config  # TensorFlow-free
 
 
 class TrainingController(QObject):
@@ -50,6 +51,7 @@ class TrainingController(QObject):
         self.run_id: str | None = None
         self.config = None
         self.overrides: dict = {}  # extra TrainConfig fields (tests use tiny models)
+        panel.plan_requested.connect(self._on_panel_plan_requested)
         panel.train_requested.connect(self._on_panel_train_requested)
         panel.stop_requested.connect(self.stop)
         panel.active_run_chosen.connect(self._on_panel_active_run_chosen)
@@ -96,7 +98,11 @@ class TrainingController(QObject):
             return
         image_id = self._current_image()
         preview = str(doc.project.image_path(image_id)) if image_id is not None else None
-        self.config = TrainConfig(**settings, preview_image=preview, **self.overrides)
+        config = TrainConfig(**settings, preview_image=preview, **self.overrides)
+        # The plan is made here from the snapshot's fingerprint (cheap), so the dock shows the
+        # settings this run trains with; train() keeps a config that carries its plan.
+        self.config = planned_config(config, data.fingerprint())
+        self.panel.show_plan(self.config.plan["sentences"])
         run = start_run(doc.project, self.config.arch, self.config.resolved().to_dict())
         self.run_id = run.id
         run_dir = run_folder(doc.project.folder, run.id)
@@ -115,6 +121,20 @@ class TrainingController(QObject):
         self.panel.set_running(True)
         self.refresh_runs()
         self.thread.start()
+
+    @Slot(dict)
+    def _on_panel_plan_requested(self, settings: dict) -> None:
+        from kpstudio.ml.config import TrainConfig
+
+        doc = self._document()
+        if doc is None:
+            return
+        data = snapshot(doc.project)
+        if len(data) == 0:
+            self.panel.show_plan(["Label some images first: the plan comes from the labels."])
+            return
+        config = planned_config(TrainConfig(**settings, **self.overrides), data.fingerprint())
+        self.panel.show_plan(config.plan["sentences"])
 
     def stop(self) -> None:
         """Cancel within one batch; the best checkpoint so far is kept as the run's model."""

@@ -219,3 +219,31 @@ def test_a_run_whose_process_died_is_listed_as_interrupted(qtbot, studio):
         conn.execute("UPDATE runs SET pid = ?", (int(dead.stdout),))
     s.controller.refresh_runs()
     assert s.panel.runs.item(0).text().startswith(f"20260101-000000-default  {INTERRUPTED}")
+
+
+def test_the_dock_follows_the_plan_unless_the_user_sets_a_value(qtbot, studio):
+    s = studio(FakeTrain(epochs=1))
+    assert s.panel.settings()["input_size"] is None  # "from the plan" by default
+    _click(s.panel.plan_button)
+    text = s.panel.plan_text.text()
+    assert "frames" in text and "stride" in text and text.count("•") >= 4
+
+    _click(s.panel.train_button)
+    qtbot.waitUntil(lambda: s.panel.curve_points() == 1, timeout=10_000)
+    config = s.controller.config
+    plan = config.plan
+    assert config.input_size == plan["input_size"] and config.crop_size == plan["crop_size"]
+    assert config.overrides == {}  # nothing the user set
+    assert s.panel.plan_text.text() == "\n".join(f"• {x}" for x in plan["sentences"])
+    recorded = get_run(s.project, s.controller.run_id).config
+    assert recorded["plan"]["input_size"] == plan["input_size"]
+    _click(s.panel.stop_button)
+    qtbot.waitUntil(lambda: not s.controller.running, timeout=10_000)
+
+    s.panel.input_size.setValue(96)  # the user's own number wins and is recorded as such
+    _click(s.panel.train_button)
+    qtbot.waitUntil(lambda: s.controller.running, timeout=10_000)
+    assert s.controller.config.input_size == 96
+    assert s.controller.config.overrides["input_size"] == 96
+    _click(s.panel.stop_button)
+    qtbot.waitUntil(lambda: not s.controller.running, timeout=10_000)
