@@ -74,10 +74,19 @@ def new_run_id(arch: str) -> str:
 
 # -- the lifecycle -----------------------------------------------------------------------------
 def start_run(project: Project, arch: str, config: dict, run_id: str | None = None) -> RunRecord:
-    """Record a new run as "running" by this process and make its folder."""
-    run_id = run_id or new_run_id(arch)
-    run_folder(project.folder, run_id).mkdir(parents=True, exist_ok=True)
+    """Record a new run as "running" by this process and make its folder. Without a
+    `run_id`, a new one: two runs started within one second get -2, -3, ... after the time."""
     with project.transaction() as conn:
+        taken = {row[0] for row in conn.execute("SELECT id FROM runs")}
+        if run_id is None:
+            base = run_id = new_run_id(arch)
+            n = 1
+            while run_id in taken or run_folder(project.folder, run_id).exists():
+                n += 1
+                run_id = f"{base}-{n}"
+        elif run_id in taken:
+            raise ProjectError(f"project {project.folder} already has a run {run_id!r}")
+        run_folder(project.folder, run_id).mkdir(parents=True, exist_ok=True)
         conn.execute(
             f"INSERT INTO runs({_COLUMNS}) "
             "VALUES (?, ?, ?, 'running', ?, '[]', '{}', NULL, ?, ?)",

@@ -142,3 +142,13 @@ def test_schema_3_running_run_is_migrated_and_reads_as_interrupted(tmp_path):
         start_run(project, "default", {}, run_id="r2")
         assert get_run(project, "r2").pid == os.getpid()
     assert (folder / f"{DB_NAME}.v3.bak").is_file()
+
+
+def test_runs_started_within_one_second_get_distinct_ids(project, monkeypatch):
+    monkeypatch.setattr(time, "strftime", lambda fmt: "20261129-050000")
+    first = start_run(project, "default", {})
+    second = start_run(project, "default", {})
+    assert (first.id, second.id) == ("20261129-050000-default", "20261129-050000-default-2")
+    assert [r.id for r in list_runs(project)] == [first.id, second.id]
+    with pytest.raises(ProjectError, match="already has a run"):
+        start_run(project, "default", {}, run_id=first.id)
