@@ -47,6 +47,7 @@ from kpstudio.core.labelset import (
     Visibility,
     check_point,
 )
+from kpstudio.core.limits import MAX_INSTANCES_PER_IMAGE
 from kpstudio.core.skeleton import Skeleton, SkeletonError, normalise_name
 
 LABELME_VERSION = "5.5.0"  # the layout we write: labelme 5.x
@@ -231,6 +232,8 @@ def _instances(
                 f"{where}: instance {group} already has this keypoint ({first[group, j]})"
             )
         first[group, j] = where
+        if group not in by_group and len(by_group) >= MAX_INSTANCES_PER_IMAGE:
+            raise LabelError(f"{where}: more than {MAX_INSTANCES_PER_IMAGE} instances on one image")
         inst = by_group.setdefault(group, Instance.empty(k))
         inst.xy[j] = check_point(x, y, width, height, where, warnings)
         inst.visibility[j] = Visibility.OCCLUDED if occluded else Visibility.VISIBLE
