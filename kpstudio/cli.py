@@ -138,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # user-facing errors are ValueError/OSError subclasses
         if not _is_user_error(exc):
             raise
-        print(f"kpstudio: error: {exc}", file=sys.stderr)
+        from kpstudio.commands import printable
+
+        print(f"kpstudio: error: {printable(exc)}", file=sys.stderr)
         return 1
 
 

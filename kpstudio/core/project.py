@@ -21,7 +21,13 @@ from pathlib import Path
 from kpstudio.core.label_store import LabelStore
 from kpstudio.core.project_lock import ProjectLock, ProjectLockedError
 from kpstudio.core.records import ImageRecord, Label, ProjectError
-from kpstudio.core.schema import SchemaError, open_database, schema_version
+from kpstudio.core.schema import (
+    NotAProjectError,
+    SchemaError,
+    check_project_file,
+    open_database,
+    schema_version,
+)
 from kpstudio.core.skeleton import Skeleton, normalise_name
 from kpstudio.core.skeleton_table import load_skeleton, write_skeleton
 
@@ -56,7 +62,11 @@ class Project(LabelStore):
     ) -> Project:  # fmt: skip
         """Create a project in `folder` (made if missing; must not hold a project already)."""
         folder = Path(folder).absolute()
-        if (folder / DB_NAME).exists():
+        if (folder / DB_NAME).exists() or (folder / DB_NAME).is_symlink():
+            try:
+                check_project_file(folder / DB_NAME)
+            except NotAProjectError as exc:  # someone else's file: never overwritten
+                raise ProjectError(str(exc)) from None
             raise ProjectError(f"{folder} already holds a kpstudio project")
         folder.mkdir(parents=True, exist_ok=True)
         project = cls.open(folder, create=True)
@@ -75,17 +85,24 @@ class Project(LabelStore):
         """Open an existing project; migrates an older schema (after a backup copy)."""
         folder = Path(folder).absolute()
         db = folder / DB_NAME
-        if not create and not db.is_file():
+        if not create and not (db.exists() or db.is_symlink()):
             raise ProjectError(f"{folder} is not a kpstudio project (no {DB_NAME} in it)")
+        if not create:
+            try:  # before the lock: a foreign folder gets no lock file either
+                check_project_file(db)
+            except NotAProjectError as exc:
+                raise ProjectError(str(exc)) from None
         lock = None
         if not readonly:
             lock = ProjectLock(folder / LOCK_NAME)
             lock.acquire()
         try:
-            conn = open_database(db, readonly)
+            conn = open_database(db, readonly, new=create)
         except (sqlite3.DatabaseError, SchemaError) as exc:
             if lock:
                 lock.release()
+            if isinstance(exc, NotAProjectError):
+                raise ProjectError(str(exc)) from None
             if isinstance(exc, SchemaError):
                 raise ProjectError(f"{folder}: {exc}") from None
             raise ProjectError(f"{db} is not a readable kpstudio project: {exc}") from None

@@ -40,7 +40,7 @@ def open_regular(path: str | os.PathLike, max_bytes: int | None = None) -> Binar
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise FileRefused(f"{path}: there is no such file") from None
+        raise FileRefused(f"{path}: the file does not exist") from None
     except PermissionError:
         raise FileRefused(f"{path}: kpstudio is not allowed to read this file") from None
     except IsADirectoryError:
