@@ -24,7 +24,7 @@ from kpstudio.core.records import ImageRecord, Label, ProjectError
 from kpstudio.core.schema import (
     NotAProjectError,
     SchemaError,
-    check_project_file,
+    check_project_database,
     open_database,
     schema_version,
 )
@@ -64,7 +64,7 @@ class Project(LabelStore):
         folder = Path(folder).absolute()
         if (folder / DB_NAME).exists() or (folder / DB_NAME).is_symlink():
             try:
-                check_project_file(folder / DB_NAME)
+                check_project_database(folder / DB_NAME)
             except NotAProjectError as exc:  # someone else's file: never overwritten
                 raise ProjectError(str(exc)) from None
             raise ProjectError(f"{folder} already holds a kpstudio project")
@@ -89,7 +89,7 @@ class Project(LabelStore):
             raise ProjectError(f"{folder} is not a kpstudio project (no {DB_NAME} in it)")
         if not create:
             try:  # before the lock: a foreign folder gets no lock file either
-                check_project_file(db)
+                check_project_database(db)
             except NotAProjectError as exc:
                 raise ProjectError(str(exc)) from None
         lock = None
@@ -105,7 +105,10 @@ class Project(LabelStore):
                 raise ProjectError(str(exc)) from None
             if isinstance(exc, SchemaError):
                 raise ProjectError(f"{folder}: {exc}") from None
-            raise ProjectError(f"{db} is not a readable kpstudio project: {exc}") from None
+            raise ProjectError(
+                f"{db} is not a kpstudio project, or a damaged one: not a readable kpstudio "
+                f"project file ({exc})"
+            ) from None
         except BaseException:
             if lock:
                 lock.release()

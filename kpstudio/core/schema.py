@@ -130,6 +130,22 @@ def check_project_file(db: Path) -> None:
         )
 
 
+def check_project_database(db: Path) -> None:
+    """check_project_file, then a read-only look at the tables: NotAProjectError for an SQLite
+    file of another program (or one SQLite cannot read). Writes nothing."""
+    check_project_file(db)
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, isolation_level=None)
+        ) as conn:
+            _check_own_database(conn, db, schema_version(conn))
+    except sqlite3.DatabaseError as exc:
+        raise NotAProjectError(
+            f"{db} is not a kpstudio project, or a damaged one: not a readable kpstudio project "
+            f"file ({exc}); {_UNTOUCHED}"
+        ) from None
+
+
 def _check_own_database(conn: sqlite3.Connection, db: Path, version: int) -> None:
     """An SQLite file of another program: no schema version of ours, or none of our tables."""
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
