@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import time_limit
 
 from kpstudio.core.project import DB_NAME, LOCK_NAME, Project, ProjectError
 from kpstudio.core.skeleton import Skeleton
@@ -54,17 +55,11 @@ def test_a_foreign_project_file_is_named_and_never_written(tmp_path, kind):
 
 
 def test_a_named_pipe_as_the_project_file_does_not_hang(tmp_path):
-    import signal
-
     folder = tmp_path / "p"
     folder.mkdir()
     os.mkfifo(folder / DB_NAME)
-    signal.alarm(20)
-    try:
-        with pytest.raises(ProjectError, match="named pipe.*not a kpstudio project"):
-            Project.open(folder)
-    finally:
-        signal.alarm(0)
+    with time_limit(20), pytest.raises(ProjectError, match="named pipe.*not a kpstudio project"):
+        Project.open(folder)
 
 
 def test_our_own_projects_still_open(tmp_path):

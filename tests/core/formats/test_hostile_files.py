@@ -6,34 +6,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import time_limit
 
 from kpstudio.core.formats import read_labels, write_labels
 from kpstudio.core.formats.spreadsheet import csv_cell, read_csv_cell
 from kpstudio.core.labelset import ImageEntry, Instance, LabelError, LabelSet, Visibility
 from kpstudio.core.skeleton import Skeleton
-
-
-@contextmanager
-def time_limit(seconds: float):
-    """Fail instead of hanging: what used to hang the import must now end in seconds."""
-
-    def expire(*_):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def image(path: Path, width: int = 40, height: int = 30) -> None:
