@@ -67,7 +67,11 @@ class Skeleton:
         edges: Iterable[Sequence[str]] = (),
         flip_pairs: Iterable[Sequence[str]] = (),
         colors: Iterable[str] | None = None,
+        *,
+        check_names: bool = True,
     ) -> Skeleton:
+        """A validated skeleton. `check_names` refuses control characters and over-long names
+        (off only for a project store written before they were refused)."""
         raw_names = tuple(keypoints)
         if len(raw_names) > MAX_KEYPOINTS:
             raise SkeletonError(
@@ -80,7 +84,8 @@ class Skeleton:
         for raw, name in zip(raw_names, names, strict=True):
             if not name:
                 raise SkeletonError(f"keypoint name {raw!r} is empty")
-            _check_name(name)
+            if check_names:
+                _check_name(name)
             folded = name.casefold()
             if folded in seen:
                 raise SkeletonError(f"keypoint name {name!r} appears twice (as {seen[folded]!r})")
