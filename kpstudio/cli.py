@@ -136,12 +136,27 @@ def main(argv: list[str] | None = None) -> int:
         print("kpstudio: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # user-facing errors are ValueError/OSError subclasses
-        if not _is_user_error(exc):
+        message = _damaged_store(exc, args) or (str(exc) if _is_user_error(exc) else None)
+        if message is None:
             raise
         from kpstudio.commands import printable
 
-        print(f"kpstudio: error: {printable(exc)}", file=sys.stderr)
+        print(f"kpstudio: error: {printable(message)}", file=sys.stderr)
         return 1
+
+
+def _damaged_store(exc: Exception, args) -> str | None:
+    """A project store damaged inside (a page SQLite cannot read) shows only when that page is
+    read, long after the project opened: name the project rather than print a traceback."""
+    import sqlite3
+
+    project = getattr(args, "project", None)
+    if project is None or not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    return (
+        f"the project store in {project} cannot be read ({exc}); it is damaged. Nothing was "
+        "changed; restore it from a backup (project.kpstudio.v*.bak are kept on upgrades)"
+    )
 
 
 def _is_user_error(exc: Exception) -> bool:

@@ -28,7 +28,7 @@ from kpstudio.core.schema import (
     open_database,
     schema_version,
 )
-from kpstudio.core.skeleton import Skeleton, normalise_name
+from kpstudio.core.skeleton import Skeleton, SkeletonError, normalise_name
 from kpstudio.core.skeleton_table import load_skeleton, write_skeleton
 
 DB_NAME = "project.kpstudio"
@@ -113,7 +113,13 @@ class Project(LabelStore):
             if lock:
                 lock.release()
             raise
-        return cls(folder, conn, lock)
+        project = cls(folder, conn, lock)
+        try:  # a skeleton edited behind our back (a colour 'Inf', a pair naming no keypoint)
+            project._load_skeleton()
+        except (SkeletonError, sqlite3.DatabaseError, KeyError, TypeError) as exc:
+            project.close()
+            raise ProjectError(f"{db}: the stored skeleton cannot be read ({exc})") from None
+        return project
 
     def close(self) -> None:
         if self._conn is not None:
