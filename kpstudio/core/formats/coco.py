@@ -69,7 +69,7 @@ def read(file: Path, images_root: Path | None = None, skip_missing: bool = False
         if not _is_id(im["id"]) or im["id"] in by_id:
             raise LabelError(f"{where}: image id {quote(im['id'])} is not a unique number")
         by_id[im["id"]] = i
-        refs.append(ImageRef(im["file_name"], f"{file}: image id {im['id']}"))
+        refs.append(ImageRef(im["file_name"], f"{file}: image id {quote(im['id'])}"))
 
     # Parse every annotation before touching any image, so a broken entry is reported even
     # when it sits on an image that turns out to be missing.

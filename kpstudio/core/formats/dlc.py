@@ -49,6 +49,7 @@ from kpstudio.core.labelset import (
     check_point,
 )
 from kpstudio.core.limits import MAX_INSTANCES_PER_IMAGE
+from kpstudio.core.regular_files import quote
 from kpstudio.core.skeleton import Skeleton, SkeletonError, normalise_name
 
 SHIFT = 0.5  # DeepLabCut's pixel-index coordinates sit half a pixel before ours
@@ -92,7 +93,7 @@ def read(file: Path, images_root: Path | None = None, skip_missing: bool = False
         path = "/".join(read_csv_cell(c.strip()) for c in cells[: layout.n_index] if c.strip())
         if not path:
             raise LabelError(f"{where}: no image path")
-        refs.append(ImageRef(path, f"{where} ({path})"))
+        refs.append(ImageRef(path, f"{where} ({quote(path)})"))
         parsed.append(_row_points(cells, layout, skeleton, where))
 
     root, located = locate_images(file, images_root, refs)

@@ -20,8 +20,10 @@ from kpstudio.core.regular_files import quote
 
 # How many missing images a message lists before it only gives the count.
 _LIST_AT_MOST = 5
-# Linux's PATH_MAX: no longer path can name a file.
+# Linux's PATH_MAX and NAME_MAX: no longer path, or longer name in it, can name a file (and the
+# file system answers one with an error instead of "no such file").
 MAX_PATH_CHARS = 4096
+MAX_NAME_BYTES = 255
 
 
 @dataclass
@@ -100,9 +102,17 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+def usable_path(raw: object) -> bool:
+    """Text that could name a file: not too long as a whole or in any of its parts."""
+    if not isinstance(raw, str) or len(raw) > MAX_PATH_CHARS:
+        return False
+    parts = raw.replace("\\", "/").split("/")
+    return all(len(part.encode("utf-8", "surrogatepass")) <= MAX_NAME_BYTES for part in parts)
+
+
 def relative_to_root(ref: ImageRef, root: Path) -> str:
     """The image path of `ref` relative to `root`; LabelError when it leads outside."""
-    if not isinstance(ref.raw, str) or len(ref.raw) > MAX_PATH_CHARS:
+    if not usable_path(ref.raw):
         raise LabelError(f"{ref.where}: image path {quote(ref.raw)} is not a usable path")
     text = str(ref.raw).replace("\\", "/").strip()
     if ref.base is None or not text or PurePosixPath(text).is_absolute() or _drive(text):

@@ -48,6 +48,7 @@ from kpstudio.core.labelset import (
     check_point,
 )
 from kpstudio.core.limits import MAX_INSTANCES_PER_IMAGE
+from kpstudio.core.regular_files import quote
 from kpstudio.core.skeleton import Skeleton, SkeletonError, normalise_name
 
 LABELME_VERSION = "5.5.0"  # the layout we write: labelme 5.x
@@ -141,7 +142,7 @@ def _parse(path: Path, skeleton: Skeleton | None, warnings: list[str]) -> _Doc:
         if not isinstance(label, str) or not normalise_name(label):
             raise LabelError(f"{where}: point shape has no label (the keypoint name)")
         name = normalise_name(label)
-        where = f"{where} (keypoint {name!r})"
+        where = f"{where} (keypoint {quote(name)})"
         if skeleton is not None:
             try:
                 skeleton.index(name)

@@ -24,6 +24,7 @@ Conventions:
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path, PurePosixPath
 
@@ -31,11 +32,11 @@ import yaml
 
 from kpstudio.core.formats.files import read_text, write_text
 from kpstudio.core.formats.image_paths import (
-    MAX_PATH_CHARS,
     ImageRef,
     handle_missing,
     image_size,
     locate_images,
+    usable_path,
 )
 from kpstudio.core.formats.naming import infer_flip_pairs
 from kpstudio.core.formats.points import has_labels, keypoint_box, parse_number, parse_visibility
@@ -171,7 +172,7 @@ def _dataset_root(data: dict, file: Path, warnings: list[str]) -> Path:
     raw = data.get("path")
     if raw in (None, "", "."):
         return folder
-    if not isinstance(raw, str) or len(raw) > MAX_PATH_CHARS:
+    if not usable_path(raw):
         raise LabelError(f"{file}: path {quote(raw)} is not a folder name")
     try:
         rel = safe_relative_path(str(raw), folder, f"{file}: path")
@@ -199,7 +200,7 @@ def _split_images(
             if item in (None, ""):
                 continue
             where = f"{file}: {split}"
-            if not isinstance(item, str) or len(item) > MAX_PATH_CHARS:
+            if not usable_path(item):
                 raise LabelError(f"{where}: {quote(item)} is not a folder or .txt list name")
             rel = safe_relative_path(str(item), root, where)
             full = root / rel
@@ -323,13 +324,20 @@ def write(labels: LabelSet, out: Path) -> list[Path]:
 def _copy_image(root: Path, entry: ImageEntry, dest: Path) -> Path:
     source = root / entry.path
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_file():
-        if not (dest.exists() and dest.samefile(source)):
-            shutil.copyfile(source, dest)
-    elif entry.data is not None:
-        dest.write_bytes(entry.data)
-    else:
+    if source.is_file() and dest.exists() and dest.samefile(source):
+        return dest
+    if not source.is_file() and entry.data is None:
         raise LabelError(f"{source}: image missing; cannot copy it into the YOLO dataset")
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")  # a failed copy leaves nothing
+    try:
+        if source.is_file():
+            shutil.copyfile(source, tmp)
+        else:
+            tmp.write_bytes(entry.data)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return dest
 
 

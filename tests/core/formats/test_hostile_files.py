@@ -192,3 +192,11 @@ def test_csv_cell_rule(value, cell):
     assert csv_cell(value) == cell
     if isinstance(value, str):
         assert read_csv_cell(csv_cell(value)) == value
+
+
+def test_an_image_name_longer_than_any_file_system_allows(tmp_path):
+    """Found by the fuzz suite: the file system answered ENAMETOOLONG, an OSError naming no
+    annotation file."""
+    file = tmp_path / "d.csv"
+    file.write_text(f"scorer,S,S\nbodyparts,A,A\ncoords,x,y\n-{'1' * 300}.png,1,2\n")
+    refused("dlc", file, "not a usable path")
