@@ -19,7 +19,8 @@ def printable(text: object) -> str:
 
     Names and paths come from files other people made; printed raw, an escape sequence in one
     could recolour, retitle or rewrite the user's terminal."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def progress_bar(desc: str):

@@ -103,11 +103,15 @@ def _is_file(path: Path) -> bool:
 
 
 def usable_path(raw: object) -> bool:
-    """Text that could name a file: not too long as a whole or in any of its parts."""
+    """Text that could name a file: UTF-8 (no lone surrogates from a JSON or YAML escape), and
+    not too long as a whole or in any of its parts."""
     if not isinstance(raw, str) or len(raw) > MAX_PATH_CHARS:
         return False
-    parts = raw.replace("\\", "/").split("/")
-    return all(len(part.encode("utf-8", "surrogatepass")) <= MAX_NAME_BYTES for part in parts)
+    try:
+        parts = [part.encode("utf-8") for part in raw.replace("\\", "/").split("/")]
+    except UnicodeEncodeError:
+        return False
+    return all(len(part) <= MAX_NAME_BYTES for part in parts)
 
 
 def relative_to_root(ref: ImageRef, root: Path) -> str:

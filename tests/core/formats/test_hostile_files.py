@@ -200,3 +200,11 @@ def test_an_image_name_longer_than_any_file_system_allows(tmp_path):
     file = tmp_path / "d.csv"
     file.write_text(f"scorer,S,S\nbodyparts,A,A\ncoords,x,y\n-{'1' * 300}.png,1,2\n")
     refused("dlc", file, "not a usable path")
+
+
+def test_a_lone_surrogate_in_a_yaml_path(tmp_path):
+    """Found by the fuzz suite: "\\ud800" escaped in YAML reached the file system as text it
+    cannot encode (a UnicodeEncodeError naming no file)."""
+    file = tmp_path / "data.yaml"
+    file.write_text('kpt_shape: [2, 3]\ntrain: "images/\\ud800"\n')
+    refused("yolo", file, "not a folder")
