@@ -146,12 +146,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _damaged_store(exc: Exception, args) -> str | None:
-    """A project store damaged inside (a page SQLite cannot read) shows only when that page is
-    read, long after the project opened: name the project rather than print a traceback."""
+    """A project store damaged inside (a page SQLite cannot read, text that is no longer UTF-8)
+    shows only when that part is read, long after the project opened: name the project rather
+    than print a traceback. (Files kpstudio reads itself turn decode errors into messages
+    naming them; a bare UnicodeDecodeError comes from the store's text.)"""
     import sqlite3
 
     project = getattr(args, "project", None)
-    if project is None or not isinstance(exc, sqlite3.DatabaseError):
+    if project is None or not isinstance(exc, sqlite3.DatabaseError | UnicodeDecodeError):
         return None
     return (
         f"the project store in {project} cannot be read ({exc}); it is damaged. Nothing was "

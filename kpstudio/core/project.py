@@ -116,7 +116,7 @@ class Project(LabelStore):
         project = cls(folder, conn, lock)
         try:  # a skeleton edited behind our back (a colour 'Inf', a pair naming no keypoint)
             project._load_skeleton()
-        except (SkeletonError, sqlite3.DatabaseError, KeyError, TypeError) as exc:
+        except (SkeletonError, sqlite3.DatabaseError, KeyError, TypeError, ValueError) as exc:
             project.close()
             raise ProjectError(f"{db}: the stored skeleton cannot be read ({exc})") from None
         return project
