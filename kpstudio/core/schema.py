@@ -107,6 +107,7 @@ class NotAProjectError(SchemaError):
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _OWN_TABLES = frozenset({"meta", "keypoints", "images", "labels"})
 _UNTOUCHED = "kpstudio leaves it untouched"
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26  # SQLite's primary result codes
 
 
 def check_project_file(db: Path) -> None:
@@ -132,7 +133,7 @@ def check_project_file(db: Path) -> None:
 
 def check_project_database(db: Path) -> None:
     """check_project_file, then a read-only look at the tables: NotAProjectError for an SQLite
-    file of another program (or one SQLite cannot read). Writes nothing."""
+    file of another program (or one SQLite says is no database). Writes nothing."""
     check_project_file(db)
     try:
         with contextlib.closing(
@@ -140,6 +141,11 @@ def check_project_database(db: Path) -> None:
         ) as conn:
             _check_own_database(conn, db, schema_version(conn))
     except sqlite3.DatabaseError as exc:
+        # Only "not a database" and "malformed" are verdicts. A read-only look can also fail
+        # on a project of ours, e.g. one whose journal needs the recovery a writer does after
+        # a crash: that is left to the real open.
+        if getattr(exc, "sqlite_errorcode", None) not in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            return
         raise NotAProjectError(
             f"{db} is not a kpstudio project, or a damaged one: not a readable kpstudio project "
             f"file ({exc}); {_UNTOUCHED}"
