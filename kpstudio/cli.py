@@ -148,10 +148,29 @@ def main(argv: list[str] | None = None) -> int:
         print("kpstudio: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # user-facing errors are ValueError/OSError subclasses
-        if not _is_user_error(exc):
+        message = _damaged_store(exc, args) or (str(exc) if _is_user_error(exc) else None)
+        if message is None:
             raise
-        print(f"kpstudio: error: {exc}", file=sys.stderr)
+        from kpstudio.commands import printable
+
+        print(f"kpstudio: error: {printable(message)}", file=sys.stderr)
         return 1
+
+
+def _damaged_store(exc: Exception, args) -> str | None:
+    """A project store damaged inside (a page SQLite cannot read, text that is no longer UTF-8)
+    shows only when that part is read, long after the project opened: name the project rather
+    than print a traceback. (Files kpstudio reads itself turn decode errors into messages
+    naming them; a bare UnicodeDecodeError comes from the store's text.)"""
+    import sqlite3
+
+    project = getattr(args, "project", None)
+    if project is None or not isinstance(exc, sqlite3.DatabaseError | UnicodeDecodeError):
+        return None
+    return (
+        f"the project store in {project} cannot be read ({exc}); it is damaged. Nothing was "
+        "changed; restore it from a backup (project.kpstudio.v*.bak are kept on upgrades)"
+    )
 
 
 def _is_user_error(exc: Exception) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -59,3 +60,20 @@ def tiny_model(seed: int = 0):
     ]  # fmt: skip
     model.set_weights([v.astype(np.float32) for v in values])
     return model
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Fail with TimeoutError instead of hanging (for reads that used to block forever)."""
+    import signal
+
+    def expire(*_):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

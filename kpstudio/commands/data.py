@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from kpstudio.commands import progress_bar
+from kpstudio.commands import printable, progress_bar
 
 
 def cmd_new(args) -> int:
@@ -17,12 +17,18 @@ def cmd_new(args) -> int:
     skeleton = Skeleton.create(names, parse_pairs(args.edges), parse_pairs(args.flip))
     if not args.images.is_dir():
         raise FileNotFoundError(f"image folder {args.images} does not exist")
+    existed = _existing_folders(args.project)
     project = Project.create(args.project, skeleton, seed=args.seed, val_fraction=args.val_fraction)
-    with project:
-        ids, bad = project.add_image_folder(args.images, progress=progress_bar("scanning"))
-    print(f"created {args.project} with {len(ids)} images and keypoints {', '.join(names)}")
+    try:
+        with project:
+            ids, bad = project.add_image_folder(args.images, progress=progress_bar("scanning"))
+    except BaseException:  # a half-made project would block the retry: leave nothing behind
+        _remove_new_project(args.project, existed)
+        raise
+    print(f"created {printable(args.project)} with {len(ids)} images and keypoints "
+          f"{printable(', '.join(names))}")  # fmt: skip
     for path, message in bad:
-        print(f"skipped {path}: {message}", file=sys.stderr)
+        print(f"skipped {printable(path)}: {printable(message)}", file=sys.stderr)
     return 0
 
 
@@ -33,14 +39,16 @@ def cmd_import(args) -> int:
 
     # Parse and validate the whole file before any project is created or touched.
     labels = read_labels(args.format, args.file, args.images, skip_missing=args.skip_missing)
-    created = not (args.project / DB_NAME).exists()
+    db = args.project / DB_NAME
+    created = not (db.exists() or db.is_symlink())  # a foreign file there is refused by open
+    existed = _existing_folders(args.project)
     project = Project.create(args.project) if created else Project.open(args.project)
     try:
         with project:
             summary = import_labelset(project, labels, progress=progress_bar("importing"))
     except BaseException:
         if created:
-            _remove_new_project(args.project)
+            _remove_new_project(args.project, existed)
         raise
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -54,15 +62,27 @@ def cmd_import(args) -> int:
     return 0
 
 
-def _remove_new_project(folder: Path) -> None:
+def _existing_folders(folder: Path) -> set[Path]:
+    """The folders a new project may make that exist already (and so are never removed)."""
+    from kpstudio.core.project_transfer import EMBEDDED_IMAGE_FOLDER
+
+    return {p for p in (folder / EMBEDDED_IMAGE_FOLDER, folder) if p.exists()}
+
+
+def _remove_new_project(folder: Path, existed: set[Path]) -> None:
+    """Undo a project this command created: its store, its lock, and the folders it made when
+    they are empty. Anything that was there before is left alone."""
     from kpstudio.core.project import DB_NAME, LOCK_NAME
+    from kpstudio.core.project_transfer import EMBEDDED_IMAGE_FOLDER
 
     for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", LOCK_NAME):
         (folder / name).unlink(missing_ok=True)
-    try:
-        folder.rmdir()
-    except OSError:
-        pass  # the folder held other things before: leave it
+    for made in (folder / EMBEDDED_IMAGE_FOLDER, folder):
+        if made not in existed:
+            try:
+                made.rmdir()
+            except OSError:
+                pass  # not empty, or never made: leave it
 
 
 def cmd_export(args) -> int:
@@ -95,15 +115,16 @@ def cmd_info(args) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"project   {info['project']}")
+    # Names in a project may come from any imported file: printed escaped, never raw.
+    print(f"project   {printable(info['project'])}")
     print(f"images    {info['images']} ({info['labeled_images']} labeled, "
           f"{info['done_images']} done; train {info['split']['train']}, "
           f"val {info['split']['val']})")  # fmt: skip
-    print(f"keypoints {', '.join(info['keypoints']) or '(none yet)'}")
+    print(f"keypoints {printable(', '.join(info['keypoints'])) or '(none yet)'}")
     if info["edges"]:
-        print(f"edges     {', '.join('-'.join(e) for e in info['edges'])}")
+        print(f"edges     {printable(', '.join('-'.join(e) for e in info['edges']))}")
     if info["flip_pairs"]:
-        print(f"flip      {', '.join(':'.join(p) for p in info['flip_pairs'])}")
+        print(f"flip      {printable(', '.join(':'.join(p) for p in info['flip_pairs']))}")
     for run in info["runs"]:
         figure = f"  val {run['mean_px']:.2f} px" if run["mean_px"] is not None else ""
         print(f"run       {run['id']}  {run['status']}{figure}")

@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from kpstudio.commands import progress_bar
+from kpstudio.commands import printable, progress_bar
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not ours
 
@@ -186,9 +186,9 @@ def cmd_predict(args) -> int:
     predictor = Predictor.from_file(args.model)
     preds, bad = predictor.predict_files(files, progress=progress_bar("predicting"))
     write_predictions(preds, predictor.skeleton, args.output)
-    for path, message in bad:
-        print(f"skipped {path}: {message}", file=sys.stderr)
-    print(f"predicted {len(preds)} images → {args.output}")
+    for path, message in bad:  # names from other people's folders: printed escaped
+        print(f"skipped {printable(path)}: {printable(message)}", file=sys.stderr)
+    print(f"predicted {len(preds)} images → {printable(args.output)}")
     return 0
 
 

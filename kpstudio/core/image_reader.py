@@ -20,10 +20,23 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from kpstudio.core.limits import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE
+from kpstudio.core.regular_files import FileRefused, open_regular, read_regular
+
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".tif", ".tiff", ".webp",
      ".pbm", ".pgm", ".ppm", ".pnm"}
 )  # fmt: skip
+
+# Image files kpstudio does not read although they are images: a folder scan reports them by
+# name instead of passing over them. GIF: palette animations that some OpenCV builds decode and
+# others do not, and that no training tool reads back; the rest OpenCV cannot decode at all.
+UNSUPPORTED_IMAGE_SUFFIXES: dict[str, str] = {
+    ".gif": "GIF", ".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF", ".svg": "SVG",
+    ".ico": "ICO", ".psd": "Photoshop", ".jxl": "JPEG XL", ".dng": "raw camera",
+    ".cr2": "raw camera", ".nef": "raw camera", ".arw": "raw camera",
+}  # fmt: skip
+_GIF_MAGIC = (b"GIF87a", b"GIF89a")
 
 # A 24 MP photo is ~24 M pixels, a 30000 x 30000 bomb 900 M; 200 M leaves room for panoramas.
 MAX_PIXELS: int = 200_000_000
@@ -63,6 +76,11 @@ class _Header:
 
 
 def _check_pixels(name: str, width: int, height: int, max_pixels: int) -> None:
+    if max(width, height) > MAX_IMAGE_SIDE:
+        raise ImageReadError(
+            f"{name}: the image is {width} x {height} pixels; kpstudio reads images up to "
+            f"{MAX_IMAGE_SIDE:,} pixels a side"
+        )
     if width * height > max_pixels:
         raise ImageReadError(
             f"{name}: the image is {width} x {height} = {width * height:,} pixels, more than the "
@@ -224,6 +242,8 @@ def decode_image(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> np.nda
     """
     if len(data) == 0:
         raise ImageReadError(f"{name}: the file is empty (0 bytes)")
+    if data.startswith(_GIF_MAGIC):
+        raise ImageReadError(_unsupported(name, "GIF"))
     _check_complete(data, name)
     header = _read_header(io.BytesIO(data), name)
     if header is not None:
@@ -250,21 +270,15 @@ def decode_image(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> np.nda
     return np.ascontiguousarray(rgb)
 
 
-def _os_error(path: Path, exc: OSError) -> ImageReadError:
-    if isinstance(exc, FileNotFoundError):
-        return ImageReadError(f"{path}: the file does not exist")
-    if isinstance(exc, IsADirectoryError) or path.is_dir():
-        return ImageReadError(f"{path}: this is a folder, not an image file")
-    if isinstance(exc, PermissionError):
-        return ImageReadError(f"{path}: kpstudio is not allowed to read this file")
-    return ImageReadError(f"{path}: the file could not be read ({exc.strerror or exc})")
+def _unsupported(name: str, kind: str) -> str:
+    return f"{name}: {kind} images are not read by kpstudio; convert it to PNG or JPEG"
 
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise _os_error(path, exc) from None
+        return read_regular(path, MAX_IMAGE_BYTES)
+    except FileRefused as exc:  # a named pipe, a device, a folder, missing, too large
+        raise ImageReadError(str(exc)) from None
 
 
 def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -281,9 +295,9 @@ def read_image_size(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> tu
     path = Path(path)
     name = str(path)
     try:
-        fp = path.open("rb")
-    except OSError as exc:
-        raise _os_error(path, exc) from None
+        fp = open_regular(path, MAX_IMAGE_BYTES)
+    except FileRefused as exc:
+        raise ImageReadError(str(exc)) from None
     with fp:
         if fp.seek(0, os.SEEK_END) == 0:
             raise ImageReadError(f"{name}: the file is empty (0 bytes)")
@@ -305,6 +319,8 @@ def scan_image(path: str | os.PathLike) -> ImageInfo:
 
 
 def _image_files(folder: Path, recursive: bool) -> list[Path]:
+    """Files under `folder` named as images, readable or not (hidden ones left out)."""
+    named_as_image = IMAGE_SUFFIXES | UNSUPPORTED_IMAGE_SUFFIXES.keys()
     found = []
     for root, dirs, files in os.walk(folder):
         # Hidden entries are tool litter (macOS "._x.jpg" resource forks, ".thumbnails").
@@ -312,7 +328,7 @@ def _image_files(folder: Path, recursive: bool) -> list[Path]:
         found.extend(
             Path(root, f)
             for f in files
-            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES
+            if not f.startswith(".") and Path(f).suffix.lower() in named_as_image
         )
     return sorted(found)
 
@@ -324,8 +340,9 @@ def scan_folder(
 ) -> tuple[list[ImageInfo], list[tuple[Path, str]]]:
     """Scan image files under `folder` (by suffix, hidden ones skipped), sorted by path.
 
-    Returns (good, bad): bad holds (path, message) for each file that cannot be read; one bad
-    file never stops the scan. `progress(done, total)` is called after each file.
+    Returns (good, bad): bad holds (path, message) for each file that cannot be read (named
+    pipes, devices and formats kpstudio does not read included); one bad file never stops the
+    scan. `progress(done, total)` is called after each file.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -334,7 +351,10 @@ def scan_folder(
     good: list[ImageInfo] = []
     bad: list[tuple[Path, str]] = []
     for done, path in enumerate(files, start=1):
+        kind = UNSUPPORTED_IMAGE_SUFFIXES.get(path.suffix.lower())
         try:
+            if kind is not None:
+                raise ImageReadError(_unsupported(str(path), kind))
             good.append(scan_image(path))
         except ImageReadError as exc:
             bad.append((path, str(exc)))

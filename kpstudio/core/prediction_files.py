@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from kpstudio.core.formats.files import write_text
+from kpstudio.core.formats.spreadsheet import csv_row
 from kpstudio.core.skeleton import Skeleton
 
 PREDICTION_SUFFIXES = (".csv", ".json")
@@ -63,7 +64,7 @@ def write_predictions(
         writer.writerow(CSV_HEADER)
         for p in preds:
             for n, x, y, c in _points(names, p):
-                writer.writerow([p.path or "", n, x, y, c])
+                writer.writerow(csv_row([p.path or "", n, x, y, c]))
         text = buffer.getvalue()
     write_text(out, text)
     return out

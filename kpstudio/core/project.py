@@ -21,8 +21,14 @@ from pathlib import Path
 from kpstudio.core.label_store import LabelStore
 from kpstudio.core.project_lock import ProjectLock, ProjectLockedError
 from kpstudio.core.records import ImageRecord, Label, ProjectError
-from kpstudio.core.schema import SchemaError, open_database, schema_version
-from kpstudio.core.skeleton import Skeleton, normalise_name
+from kpstudio.core.schema import (
+    NotAProjectError,
+    SchemaError,
+    check_project_database,
+    open_database,
+    schema_version,
+)
+from kpstudio.core.skeleton import Skeleton, SkeletonError, normalise_name
 from kpstudio.core.skeleton_table import load_skeleton, write_skeleton
 
 DB_NAME = "project.kpstudio"
@@ -95,7 +101,11 @@ class Project(LabelStore):
     ) -> Project:  # fmt: skip
         """Create a project in `folder` (made if missing; must not hold a project already)."""
         folder = Path(folder).absolute()
-        if (folder / DB_NAME).exists():
+        if (folder / DB_NAME).exists() or (folder / DB_NAME).is_symlink():
+            try:
+                check_project_database(folder / DB_NAME)
+            except NotAProjectError as exc:  # someone else's file: never overwritten
+                raise ProjectError(str(exc)) from None
             raise ProjectError(f"{folder} already holds a kpstudio project")
         folder.mkdir(parents=True, exist_ok=True)
         project = cls.open(folder, create=True)
@@ -114,25 +124,41 @@ class Project(LabelStore):
         """Open an existing project; migrates an older schema (after a backup copy)."""
         folder = Path(folder).absolute()
         db = folder / DB_NAME
-        if not create and not db.is_file():
+        if not create and not (db.exists() or db.is_symlink()):
             raise ProjectError(f"{folder} is not a kpstudio project (no {DB_NAME} in it)")
+        if not create:
+            try:  # before the lock: a foreign folder gets no lock file either
+                check_project_database(db)
+            except NotAProjectError as exc:
+                raise ProjectError(str(exc)) from None
         lock = None
         if not readonly:
             lock = ProjectLock(folder / LOCK_NAME)
             lock.acquire()
         try:
-            conn = open_database(db, readonly)
+            conn = open_database(db, readonly, new=create)
         except (sqlite3.DatabaseError, SchemaError) as exc:
             if lock:
                 lock.release()
+            if isinstance(exc, NotAProjectError):
+                raise ProjectError(str(exc)) from None
             if isinstance(exc, SchemaError):
                 raise ProjectError(f"{folder}: {exc}") from None
-            raise ProjectError(f"{db} is not a readable kpstudio project: {exc}") from None
+            raise ProjectError(
+                f"{db} is not a kpstudio project, or a damaged one: not a readable kpstudio "
+                f"project file ({exc})"
+            ) from None
         except BaseException:
             if lock:
                 lock.release()
             raise
-        return cls(folder, conn, lock)
+        project = cls(folder, conn, lock)
+        try:  # a skeleton edited behind our back (a colour 'Inf', a pair naming no keypoint)
+            project._load_skeleton()
+        except (SkeletonError, sqlite3.DatabaseError, KeyError, TypeError, ValueError) as exc:
+            project.close()
+            raise ProjectError(f"{db}: the stored skeleton cannot be read ({exc})") from None
+        return project
 
     def close(self) -> None:
         if self._conn is not None:

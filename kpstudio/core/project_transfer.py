@@ -130,6 +130,6 @@ def _image_file(project: Project, root: Path, entry: ImageEntry, written: list[P
     while target.exists():
         target = folder / f"{stem}_{n}{target.suffix}"
         n += 1
+    written.append(target)  # before writing: a write that fails half-way is removed too
     target.write_bytes(data)
-    written.append(target)
     return target

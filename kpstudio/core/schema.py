@@ -11,6 +11,8 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
+from kpstudio.core.regular_files import FileRefused, open_regular
+
 _V1 = """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -104,15 +106,82 @@ class SchemaError(RuntimeError):
     """The database is not a kpstudio project this version can open."""
 
 
-def open_database(db: Path, readonly: bool) -> sqlite3.Connection:
+class NotAProjectError(SchemaError):
+    """The file is not a kpstudio project store at all; the message names it. Such a file is
+    never written to: it may be someone else's data."""
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_OWN_TABLES = frozenset({"meta", "keypoints", "images", "labels"})
+_UNTOUCHED = "kpstudio leaves it untouched"
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26  # SQLite's primary result codes
+
+
+def check_project_file(db: Path) -> None:
+    """Refuse, before SQLite opens it, a file that cannot be a project: not a regular file,
+    empty, or without SQLite's header. (SQLite would take an empty file for a new database and
+    write one into it.)"""
+    try:
+        with open_regular(db) as fp:
+            head = fp.read(len(SQLITE_MAGIC))
+    except FileRefused as exc:
+        raise NotAProjectError(f"{exc}; it is not a kpstudio project") from None
+    if not head:
+        raise NotAProjectError(
+            f"{db} is empty (0 bytes), not a kpstudio project; {_UNTOUCHED} (remove it to "
+            "create a project here)"
+        )
+    if head != SQLITE_MAGIC:
+        raise NotAProjectError(
+            f"{db} is not a kpstudio project: it is not a readable kpstudio project file (not "
+            f"an SQLite database); {_UNTOUCHED}"
+        )
+
+
+def check_project_database(db: Path) -> None:
+    """check_project_file, then a read-only look at the tables: NotAProjectError for an SQLite
+    file of another program (or one SQLite says is no database). Writes nothing."""
+    check_project_file(db)
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, isolation_level=None)
+        ) as conn:
+            _check_own_database(conn, db, schema_version(conn))
+    except sqlite3.DatabaseError as exc:
+        # Only "not a database" and "malformed" are verdicts. A read-only look can also fail
+        # on a project of ours, e.g. one whose journal needs the recovery a writer does after
+        # a crash: that is left to the real open.
+        if getattr(exc, "sqlite_errorcode", None) not in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            return
+        raise NotAProjectError(
+            f"{db} is not a kpstudio project, or a damaged one: not a readable kpstudio project "
+            f"file ({exc}); {_UNTOUCHED}"
+        ) from None
+
+
+def _check_own_database(conn: sqlite3.Connection, db: Path, version: int) -> None:
+    """An SQLite file of another program: no schema version of ours, or none of our tables."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if version == 0 or not _OWN_TABLES <= tables:
+        raise NotAProjectError(
+            f"{db} is an SQLite database of another program, not a kpstudio project; {_UNTOUCHED}"
+        )
+
+
+def open_database(db: Path, readonly: bool, new: bool = False) -> sqlite3.Connection:
     """Connect with the project's durability settings, upgrading an older schema on a writable
     open (after copying the old file to `<name>.v<N>.bak`). Raises SchemaError or
-    sqlite3.DatabaseError; never leaves a connection open on failure."""
+    sqlite3.DatabaseError; never leaves a connection open on failure. Unless `new`, a file that
+    is not a kpstudio project is refused (NotAProjectError) before anything is written to it."""
+    if not new:
+        check_project_file(db)
     if readonly:
         conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, isolation_level=None)
     else:
         conn = sqlite3.connect(db, isolation_level=None)
     try:
+        if not new:  # before the first write (WAL mode rewrites the header)
+            _check_own_database(conn, db, schema_version(conn))
         if not readonly:
             conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a committed edit is on disk before the call returns (measured < 1 ms per edit).

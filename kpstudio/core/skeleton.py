@@ -7,6 +7,9 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from kpstudio.core.limits import MAX_KEYPOINTS, MAX_NAME_LENGTH
+from kpstudio.core.regular_files import quote
+
 # A qualitative palette that stays readable on photos; cycled when there are more keypoints.
 PALETTE = (
     "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45",
@@ -28,6 +31,26 @@ def normalise_name(name: str) -> str:
     return " ".join(unicodedata.normalize("NFC", name).split())
 
 
+# Characters refused in names: controls (a terminal escape sequence printed by `kpstudio info`
+# recolours or rewrites the user's terminal), format characters (right-to-left overrides make a
+# name read as another), surrogates and line/paragraph separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def _check_name(name: str) -> None:
+    if len(name) > MAX_NAME_LENGTH:
+        raise SkeletonError(
+            f"keypoint name {quote(name)} is {len(name)} characters long; the limit is "
+            f"{MAX_NAME_LENGTH}"
+        )
+    bad = next((c for c in name if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
+    if bad is not None:
+        raise SkeletonError(
+            f"keypoint name {quote(name)} holds the control character U+{ord(bad):04X}; names "
+            "are plain text"
+        )
+
+
 @dataclass(frozen=True)
 class Skeleton:
     """Immutable, validated skeleton; build it with `Skeleton.create`."""
@@ -44,8 +67,16 @@ class Skeleton:
         edges: Iterable[Sequence[str]] = (),
         flip_pairs: Iterable[Sequence[str]] = (),
         colors: Iterable[str] | None = None,
+        *,
+        check_names: bool = True,
     ) -> Skeleton:
+        """A validated skeleton. `check_names` refuses control characters and over-long names
+        (off only for a project store written before they were refused)."""
         raw_names = tuple(keypoints)
+        if len(raw_names) > MAX_KEYPOINTS:
+            raise SkeletonError(
+                f"{len(raw_names):,} keypoints is more than kpstudio's limit of {MAX_KEYPOINTS}"
+            )
         names = tuple(normalise_name(k) for k in raw_names)
         if not names:
             raise SkeletonError("a skeleton needs at least one keypoint")
@@ -53,6 +84,8 @@ class Skeleton:
         for raw, name in zip(raw_names, names, strict=True):
             if not name:
                 raise SkeletonError(f"keypoint name {raw!r} is empty")
+            if check_names:
+                _check_name(name)
             folded = name.casefold()
             if folded in seen:
                 raise SkeletonError(f"keypoint name {name!r} appears twice (as {seen[folded]!r})")
@@ -84,7 +117,7 @@ class Skeleton:
             return self.keypoints.index(normalise_name(name))
         except ValueError:
             raise SkeletonError(
-                f"unknown keypoint {name!r}; the skeleton has {', '.join(self.keypoints)}"
+                f"unknown keypoint {quote(name)}; the skeleton has {', '.join(self.keypoints)}"
             ) from None
 
     def flip_permutation(self) -> list[int]:

@@ -22,7 +22,10 @@ def load_skeleton(conn: sqlite3.Connection) -> tuple[Skeleton | None, dict[str, 
         "SELECT a, b FROM edges ORDER BY rowid")]  # fmt: skip
     flips = [(names[a], names[b]) for a, b in conn.execute(
         "SELECT a, b FROM flip_pairs ORDER BY rowid")]  # fmt: skip
-    skeleton = Skeleton.create([r[1] for r in rows], edges, flips, [r[2] for r in rows])
+    # check_names=False: a store written before names were checked must still open (what
+    # prints its names escapes them).
+    skeleton = Skeleton.create([r[1] for r in rows], edges, flips, [r[2] for r in rows],
+                               check_names=False)  # fmt: skip
     return skeleton, {r[1]: r[0] for r in rows}
 
 

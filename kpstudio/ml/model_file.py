@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -23,7 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kpstudio.core.regular_files import FileRefused, open_regular, quote
 from kpstudio.core.skeleton import Skeleton, SkeletonError
+from kpstudio.ml.weight_layout import LayoutError, check_architecture, expected_weight_shapes
 
 if TYPE_CHECKING:
     import keras
@@ -42,6 +45,14 @@ KNOWN_ARCHITECTURES = ("default", "seed")
 MAX_MANIFEST_BYTES = 1 << 20
 MAX_WEIGHTS_BYTES = 8 << 30
 MAX_COMPRESSION_RATIO = 20
+# What the zip may use: stored or deflated members (all Python's zipfile writes), general-purpose
+# flags for deflate's options, a trailing data descriptor and UTF-8 names. Anything else
+# (encryption, patches, other methods) zipfile cannot or must not unpack.
+ALLOWED_COMPRESSION = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+ALLOWED_FLAG_BITS = 0x0002 | 0x0004 | 0x0008 | 0x0800
+# HDF5's own bookkeeping beyond the raw float32 arrays: a header plus a little per array.
+WEIGHTS_OVERHEAD_BYTES = 1 << 20
+WEIGHTS_OVERHEAD_PER_ARRAY = 16 << 10
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -163,12 +174,17 @@ def load_model_file(path: str | os.PathLike) -> tuple[dict, keras.Model]:
                 )
 
             def misfit(problem: str) -> ModelFileError:
-                return ModelFileError(
-                    f"{path}: the weights do not fit a {arch['name']!r} model with parameters "
-                    f"{arch['params']} ({problem}); the file was probably made by another "
-                    "kpstudio version: open it with that version, or train the model again"
-                )
+                return _misfit(path, manifest, problem)
 
+            # The shapes the file records must be those the architecture has, checked before a
+            # layer is built (the parameters were bounded by _check_manifest).
+            expected = expected_weight_shapes(
+                arch["name"], arch["params"], manifest["num_keypoints"], manifest["input_size"]
+            )
+            saved = manifest["weights"].get("shapes")
+            if saved is not None and sorted(saved) != sorted(expected):
+                raise misfit(f"{len(saved)} weight arrays saved, {len(expected)} expected, "
+                             "of other shapes")  # fmt: skip
             try:
                 model = build_model(
                     arch["name"], manifest["num_keypoints"], manifest["input_size"],
@@ -176,7 +192,6 @@ def load_model_file(path: str | os.PathLike) -> tuple[dict, keras.Model]:
                 )  # fmt: skip
             except (TypeError, ValueError) as exc:
                 raise misfit(str(exc).strip().splitlines()[0]) from None
-            saved = manifest["weights"].get("shapes")
             if saved is not None and saved != _weight_shapes(model):
                 raise misfit(f"{len(saved)} weight arrays saved, {len(model.weights)} built, "
                              "of other shapes")  # fmt: skip
@@ -191,6 +206,15 @@ def load_model_file(path: str | os.PathLike) -> tuple[dict, keras.Model]:
             if caught:
                 raise misfit(str(caught[0].message).strip().splitlines()[0])
     return manifest, model
+
+
+def _misfit(path: Path, manifest: dict, problem: str) -> ModelFileError:
+    arch = manifest["architecture"]
+    return ModelFileError(
+        f"{path}: the weights do not fit a {arch['name']!r} model with parameters "
+        f"{quote(arch['params'])} ({problem}); the file was probably made by another "
+        "kpstudio version: open it with that version, or train the model again"
+    )
 
 
 def _weight_shapes(model: keras.Model) -> list[list[int]]:
@@ -210,13 +234,21 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
         )
         raise ModelFileError(f"{path}: this is {what}, not a kpstudio model file; {foreign}")
     try:
-        with path.open("rb") as fp:
+        with open_regular(path) as fp:  # a named pipe or a device is refused, never read
             head = fp.read(8)
         zf = zipfile.ZipFile(path)
+    except FileRefused as exc:
+        raise ModelFileError(f"{exc}; it is not a kpstudio model file") from None
     except FileNotFoundError:
         raise ModelFileError(f"{path}: the model file does not exist") from None
     except OSError as exc:
         raise ModelFileError(f"{path}: the model file could not be read ({exc})") from None
+    except (UnicodeDecodeError, ValueError, NotImplementedError, EOFError) as exc:
+        # A member name flagged UTF-8 that is not, a damaged central directory ...
+        raise ModelFileError(
+            f"{path}: the zip archive is damaged or malformed ({exc}); it is not a usable "
+            "kpstudio model file"
+        ) from None
     except zipfile.BadZipFile:
         if head.startswith(_HDF5_MAGIC):
             what = "an HDF5 (Keras .h5) model file"
@@ -254,6 +286,12 @@ def _check_members(zf: zipfile.ZipFile, path: Path, foreign: str) -> None:
         limit = MAX_MANIFEST_BYTES if info.filename == MANIFEST_NAME else MAX_WEIGHTS_BYTES
         if info.flag_bits & 0x1:
             raise ModelFileError(f"{path}: {info.filename!r} is encrypted")
+        if info.compress_type not in ALLOWED_COMPRESSION or info.flag_bits & ~ALLOWED_FLAG_BITS:
+            raise ModelFileError(
+                f"{path}: {info.filename!r} uses zip compression method {info.compress_type} "
+                f"with flags 0x{info.flag_bits:04x}; kpstudio model files are stored or "
+                "deflated, and nothing else is unpacked"
+            )
         if info.file_size > limit:
             raise ModelFileError(
                 f"{path}: {info.filename!r} claims {info.file_size:,} bytes, more than the limit "
@@ -272,9 +310,24 @@ def _read_checked_manifest(zf: zipfile.ZipFile, path: Path) -> dict:
         with zf.open(MANIFEST_NAME) as fp:
             raw = fp.read(MAX_MANIFEST_BYTES + 1)  # bounded even if the header lied
         manifest = json.loads(raw.decode("utf-8"))
-    except (zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError, OSError) as exc:
+    except RecursionError:
+        raise ModelFileError(f"{path}: the manifest is nested too deeply to be ours") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as exc:
+        # ValueError: not UTF-8, not JSON, or an integer of more than 4300 digits.
         raise ModelFileError(f"{path}: the manifest cannot be read ({exc})") from None
     _check_manifest(manifest, path)
+    weights = zf.getinfo(WEIGHTS_NAME)
+    shapes = expected_weight_shapes(
+        manifest["architecture"]["name"], manifest["architecture"]["params"],
+        manifest["num_keypoints"], manifest["input_size"],
+    )  # fmt: skip
+    most = 4 * sum(math.prod(s) for s in shapes)
+    most += WEIGHTS_OVERHEAD_BYTES + WEIGHTS_OVERHEAD_PER_ARRAY * len(shapes)
+    if weights.file_size > most:
+        raise _misfit(
+            path, manifest, f"{WEIGHTS_NAME!r} holds {weights.file_size:,} bytes, more than the "
+            f"{most:,} these weights can take",
+        )  # fmt: skip
     return manifest
 
 
@@ -310,10 +363,14 @@ def _check_manifest(m: Any, path: Path) -> None:
     if not isinstance(params, dict) or not all(
         isinstance(key, str) and key.isidentifier() and _is_scalar(v) for key, v in params.items()
     ):
-        raise bad(f"has invalid architecture parameters {params!r}")
+        raise bad(f"has invalid architecture parameters {quote(params)}")
     size = m.get("input_size")
     if not _is_int(size) or not 8 <= size <= 4096:
-        raise bad(f"has an invalid input_size {size!r}")
+        raise bad(f"has an invalid input_size {quote(size)}")
+    try:  # bounded before anything is built from them
+        check_architecture(arch["name"], params, k, size)
+    except LayoutError as exc:
+        raise _misfit(path, m, f"input size {size}: {exc}") from None
     weights = m.get("weights")
     if (
         not isinstance(weights, dict)
@@ -321,7 +378,7 @@ def _check_manifest(m: Any, path: Path) -> None:
         or not isinstance(weights.get("sha256"), str)
         or not _SHA256.match(weights["sha256"])
     ):
-        raise bad(f"has an invalid weights entry {weights!r}")
+        raise bad(f"has an invalid weights entry {quote(weights)}")
     shapes = weights.get("shapes")
     if shapes is not None and not (  # absent in files written before it was recorded
         isinstance(shapes, list)

@@ -188,3 +188,103 @@ def test_info_lists_runs_and_a_dead_process_run_as_interrupted(demo):
     text = run_cli("info", demo).stdout
     assert "run       20260101-000000-seed  finished  val 4.25 px" in text
     assert "run       20260102-000000-default  interrupted" in text
+
+
+# --- careless and hostile input (issue 11): exit 1, one message naming the file, no leftovers --
+
+
+def write_png(path, width=30, height=20):
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, png = cv2.imencode(".png", np.zeros((height, width, 3), np.uint8))
+    path.write_bytes(png.tobytes())
+
+
+def test_a_failed_new_leaves_nothing_behind_and_the_retry_works(tmp_path, capsys, monkeypatch):
+    write_png(tmp_path / "frames" / "a.png")
+    args = ["new", str(tmp_path / "p"), "--images", str(tmp_path / "frames"), "--keypoints", "a"]
+
+    def broken(self, folder, progress=None):
+        raise OSError(f"{folder}: the disk went away")
+
+    with monkeypatch.context() as m:
+        m.setattr(Project, "add_image_folder", broken)
+        assert main(args) == 1
+    assert "the disk went away" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+    assert main(args) == 0  # nothing blocks the retry
+    existing = tmp_path / "kept"
+    (existing / "notes.txt").parent.mkdir()
+    (existing / "notes.txt").write_text("mine")
+    with monkeypatch.context() as m:
+        m.setattr(Project, "add_image_folder", broken)
+        assert main([*args[:1], str(existing), *args[2:]]) == 1
+    assert sorted(p.name for p in existing.iterdir()) == ["notes.txt"]
+
+
+def test_new_reports_pipes_and_gifs_by_name(tmp_path, capsys):
+    import os
+
+    from conftest import time_limit
+    from PIL import Image
+
+    write_png(tmp_path / "frames" / "a.png")
+    os.mkfifo(tmp_path / "frames" / "pipe.png")
+    Image.new("RGB", (4, 4)).save(tmp_path / "frames" / "anim.gif")
+    with time_limit(60):
+        code = main(["new", str(tmp_path / "p"), "--images", str(tmp_path / "frames"),
+                     "--keypoints", "a"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "pipe.png" in err and "named pipe" in err and "anim.gif" in err and "GIF" in err
+
+
+@pytest.mark.parametrize("content", [b"", b"not ours\n"], ids=["zero-byte", "foreign"])
+def test_import_never_turns_a_foreign_project_file_into_a_project(tmp_path, capsys, content):
+    write_png(tmp_path / "a.png")
+    coco = {"images": [{"id": 1, "file_name": "a.png"}], "annotations": [],
+            "categories": [{"id": 1, "name": "x", "keypoints": ["a"]}]}  # fmt: skip
+    (tmp_path / "c.json").write_text(json.dumps(coco))
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / DB_NAME).write_bytes(content)
+    code = main(["import", str(folder), str(tmp_path / "c.json"), "--format", "coco"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "not a kpstudio project" in err and str(folder / DB_NAME) in err
+    assert "older schema" not in err and "Traceback" not in err
+    assert (folder / DB_NAME).read_bytes() == content
+    assert sorted(p.name for p in folder.iterdir()) == [DB_NAME]
+
+
+def test_info_prints_names_escaped(tmp_path, capsys):
+    import sqlite3
+
+    from kpstudio.core.skeleton import Skeleton
+
+    Project.create(tmp_path / "p", Skeleton.create(["nose", "tail"])).close()
+    # A name stored before names were checked, or written by another tool into the store.
+    with sqlite3.connect(tmp_path / "p" / DB_NAME) as conn:
+        conn.execute("UPDATE keypoints SET name = 'tail\x1b]0;owned\x07\x1b[2J' WHERE name='tail'")
+    assert main(["info", str(tmp_path / "p")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "tail\\x1b]0;owned\\x07\\x1b[2J" in out
+
+
+def test_export_csv_escapes_formula_names(tmp_path, capsys):
+    import csv
+
+    from kpstudio.core.skeleton import Skeleton
+
+    write_png(tmp_path / "a.png")
+    with Project.create(tmp_path / "p", Skeleton.create(["=1+2", "@cmd"])) as project:
+        (image_id,) = project.add_images([(tmp_path / "a.png", 30, 20, "h")])
+        project.set_label(image_id, "=1+2", 3.5, 4.5)
+        project.set_label(image_id, "@cmd", 5.5, 6.5)
+    assert main(["export", str(tmp_path / "p"), "--format", "csv", "-o",
+                 str(tmp_path / "x.csv")]) == 0  # fmt: skip
+    rows = list(csv.reader((tmp_path / "x.csv").open()))
+    assert {r[2] for r in rows[1:]} == {"'=1+2", "'@cmd"}
+    assert rows[1][3] == "3.5000"

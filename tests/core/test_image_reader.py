@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import time_limit
 from PIL import Image
 
 from kpstudio.core import image_reader
@@ -368,3 +369,57 @@ def test_decoding_from_memory_matches_file(tmp_path):
     path = save_with_orientation(tmp_path / "m.jpg", quadrants(), 5)
     via_bytes = decode_image(io.BytesIO(path.read_bytes()).getvalue(), "m.jpg")
     np.testing.assert_array_equal(via_bytes, read_image(path))
+
+
+# --- hostile paths (issue 11): only regular files are read, unread formats are named ---------
+
+
+def _pipe_and_zero(folder: Path) -> tuple[Path, Path]:
+    import os
+
+    fifo = folder / "pipe.png"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    zero = folder / "zero.jpg"
+    zero.symlink_to("/dev/zero")  # reading it would never end
+    return fifo, zero
+
+
+def test_named_pipes_and_devices_are_refused_by_name(tmp_path):
+    for path in _pipe_and_zero(tmp_path):
+        for read in (read_image, read_image_size, scan_image):
+            with time_limit(20), pytest.raises(ImageReadError, match="not a regular file") as err:
+                read(path)
+            assert str(path) in str(err.value)
+
+
+def test_folder_scan_reports_pipes_devices_and_gifs(tmp_path):
+    write_cv2(tmp_path / "good.png", quadrants())
+    _pipe_and_zero(tmp_path)
+    Image.new("RGB", (8, 6)).save(tmp_path / "anim.gif")
+    with time_limit(20):
+        good, bad = scan_folder(tmp_path)
+    assert [i.path.name for i in good] == ["good.png"]
+    reasons = {path.name: message for path, message in bad}
+    assert set(reasons) == {"pipe.png", "zero.jpg", "anim.gif"}
+    assert "named pipe" in reasons["pipe.png"] and "device" in reasons["zero.jpg"]
+    assert "GIF" in reasons["anim.gif"] and "anim.gif" in reasons["anim.gif"]
+
+
+def test_a_gif_named_explicitly_is_refused_whatever_opencv_can_do(tmp_path):
+    Image.new("RGB", (8, 6)).save(tmp_path / "x.png", format="GIF")  # a GIF behind a .png name
+    with pytest.raises(ImageReadError, match="GIF images are not read"):
+        read_image(tmp_path / "x.png")
+
+
+def test_a_side_beyond_the_limit_is_refused_from_the_header(tmp_path):
+    from kpstudio.core.limits import MAX_IMAGE_SIDE
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    head = struct.pack(">IIBBBBB", MAX_IMAGE_SIDE + 1, 1, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IEND", b"")
+    (tmp_path / "strip.png").write_bytes(png)
+    with pytest.raises(ImageReadError, match="a side"):
+        read_image_size(tmp_path / "strip.png")

@@ -112,3 +112,22 @@ def test_a_prediction_of_another_skeleton_is_refused(tmp_path):
     with pytest.raises(ValueError, match="x.png has 2 keypoints, the skeleton 3"):
         write_predictions([pred], NAMES, tmp_path / "out.json")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path):
+    (tmp_path / "x.csv").mkdir()  # `predict -o x.csv` where x.csv is a folder
+    pred = Prediction("a.png", np.ones((3, 2)), np.ones(3))
+    with pytest.raises(OSError):
+        write_predictions([pred], NAMES, tmp_path / "x.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv"]
+    assert list((tmp_path / "x.csv").iterdir()) == []
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_escaped(tmp_path):
+    names = ['=HYPERLINK("http://x","y")', "-cmd", "@SUM(1)"]
+    pred = Prediction("+evil.png", np.array([[-3.5, 1.0]] * 3), np.full(3, 0.5))
+    write_predictions([pred], names, tmp_path / "p.csv")
+    rows = list(csv.reader((tmp_path / "p.csv").open()))[1:]
+    assert [r[1] for r in rows] == ["'" + n for n in names]
+    assert {r[0] for r in rows} == {"'+evil.png"}
+    assert rows[0][2] == "-3.5"  # a genuine negative number stays a number

@@ -40,6 +40,8 @@ from kpstudio.core.labelset import (
     Visibility,
     check_point,
 )
+from kpstudio.core.limits import MAX_INSTANCES_PER_IMAGE, MAX_KEYPOINTS
+from kpstudio.core.regular_files import quote
 from kpstudio.core.skeleton import Skeleton, SkeletonError
 
 # COCO's pixel-index coordinates sit half a pixel before ours.
@@ -64,10 +66,10 @@ def read(file: Path, images_root: Path | None = None, skip_missing: bool = False
         where = f"{file}: images[{i}]"
         if not isinstance(im, dict) or "id" not in im or not isinstance(im.get("file_name"), str):
             raise LabelError(f"{where}: an image needs an 'id' and a 'file_name'")
-        if not isinstance(im["id"], (int, str)) or im["id"] in by_id:
-            raise LabelError(f"{where}: image id {im['id']!r} is not a unique number")
+        if not _is_id(im["id"]) or im["id"] in by_id:
+            raise LabelError(f"{where}: image id {quote(im['id'])} is not a unique number")
         by_id[im["id"]] = i
-        refs.append(ImageRef(im["file_name"], f"{file}: image id {im['id']}"))
+        refs.append(ImageRef(im["file_name"], f"{file}: image id {quote(im['id'])}"))
 
     # Parse every annotation before touching any image, so a broken entry is reported even
     # when it sits on an image that turns out to be missing.
@@ -76,17 +78,24 @@ def read(file: Path, images_root: Path | None = None, skip_missing: bool = False
     for i, ann in enumerate(annotations):
         if not isinstance(ann, dict):
             raise LabelError(f"{file}: annotations[{i}] is not an object")
-        where = f"{file}: annotation {ann.get('id', f'#{i}')}"
-        if ann.get("category_id") != category["id"]:
+        where = f"{file}: annotation {quote(ann['id']) if 'id' in ann else f'#{i}'}"
+        if not _is_id(ann.get("category_id")) or ann["category_id"] != category["id"]:
             other += 1
             continue
         if ann.get("iscrowd") in (1, True):
             crowd += 1
             continue
-        if ann.get("image_id") not in by_id:
-            raise LabelError(f"{where}: image_id {ann.get('image_id')!r} is not in 'images'")
+        image_id = ann.get("image_id")
+        # A bool is no id (JSON true would be taken for image 1), a list cannot be looked up.
+        if not _is_id(image_id) or image_id not in by_id:
+            raise LabelError(f"{where}: image_id {quote(image_id)} is not in 'images'")
         xy, vis = _keypoints(ann.get("keypoints"), skeleton, where)
-        parsed[by_id[ann["image_id"]]].append((xy, vis, where))
+        on_image = parsed[by_id[image_id]]
+        if len(on_image) >= MAX_INSTANCES_PER_IMAGE:
+            raise LabelError(
+                f"{where}: more than {MAX_INSTANCES_PER_IMAGE} annotations on image {image_id}"
+            )
+        on_image.append((xy, vis, where))
     if crowd:
         warnings.append(f"{file}: skipped {crowd} crowd annotations (iscrowd 1)")
     if other:
@@ -116,6 +125,10 @@ def read(file: Path, images_root: Path | None = None, skip_missing: bool = False
     return out
 
 
+def _is_id(value: object) -> bool:
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
 def _list(data: dict, key: str, file: Path, required: bool = True) -> list:
     value = data.get(key, None if required else [])
     if not isinstance(value, list):
@@ -134,13 +147,20 @@ def _skeleton(categories: list, file: Path) -> tuple[dict, Skeleton]:
             "skeleton at a time — split the file by category"
         )
     cat = with_kp[0]
-    where = f"{file}: category {cat.get('name')!r}"
+    where = f"{file}: category {quote(cat.get('name'))}"
+    if not _is_id(cat.get("id")):
+        raise LabelError(f"{where}: the category needs an 'id' number, not {quote(cat.get('id'))}")
     names = cat["keypoints"]
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise LabelError(f"{where}: 'keypoints' must be a list of names")
+    if len(names) > MAX_KEYPOINTS:  # before anything is built per keypoint
+        raise LabelError(f"{where}: {len(names):,} keypoints; kpstudio's limit is {MAX_KEYPOINTS}")
+    raw_edges = cat.get("skeleton") or []
+    if not isinstance(raw_edges, list):
+        raise LabelError(f"{where}: 'skeleton' must be a list of keypoint number pairs")
     edges: list[tuple[str, str]] = []
     seen: set[frozenset[int]] = set()
-    for pair in cat.get("skeleton") or []:
+    for pair in raw_edges:
         ok = (
             isinstance(pair, list)
             and len(pair) == 2
@@ -150,7 +170,9 @@ def _skeleton(categories: list, file: Path) -> tuple[dict, Skeleton]:
             )
         )
         if not ok:
-            raise LabelError(f"{where}: skeleton edge {pair!r} is not two 1-based keypoint numbers")
+            raise LabelError(
+                f"{where}: skeleton edge {quote(pair)} is not two 1-based keypoint numbers"
+            )
         # Files in the wild repeat edges in both directions; one line is drawn either way.
         if pair[0] != pair[1] and frozenset(pair) not in seen:
             seen.add(frozenset(pair))

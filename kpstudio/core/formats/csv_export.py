@@ -8,6 +8,9 @@ Columns (header row first):
     x, y        kpstudio's convention: pixels from the top-left CORNER of the image (a pixel's
                 centre is at i + 0.5), in the orientation the user sees (EXIF applied)
     visibility  "visible" or "occluded" (absent keypoints have no row)
+
+Text a spreadsheet would run as a formula (a name starting with = + - @) gets a leading ' (see
+formats.spreadsheet).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from kpstudio.core.formats.files import output_file, write_text
+from kpstudio.core.formats.spreadsheet import csv_row
 from kpstudio.core.labelset import LabelSet, Visibility
 
 HEADER = ("image", "instance", "keypoint", "x", "y", "visibility")
@@ -36,5 +40,5 @@ def write(labels: LabelSet, out: Path) -> list[Path]:
             for j in np.flatnonzero(inst.labeled()):
                 x, y = (f"{float(v):.4f}" for v in inst.xy[j])
                 word = Visibility(int(inst.visibility[j])).name.lower()
-                writer.writerow((entry.path, i, names[j], x, y, word))
+                writer.writerow(csv_row((entry.path, i, names[j], x, y, word)))
     return [write_text(path, buffer.getvalue())]

@@ -14,6 +14,8 @@ Conventions:
   an all-empty row is an image without labels. Multi-animal "unique" bodyparts (individual
   ``single``) are refused: they belong to no animal, and a kpstudio skeleton is one per instance.
 - Left/right pairs are inferred from the bodypart names (leftear/rightear).
+- Cells a spreadsheet would run as formulas are written with a leading ' and read back
+  without it (formats.spreadsheet).
 - Export: scorer ``kpstudio``; the ``individuals`` row only when some image has more than one
   instance; one path column holding ImageEntry.path.
 """
@@ -37,6 +39,7 @@ from kpstudio.core.formats.image_paths import (
 )
 from kpstudio.core.formats.naming import infer_flip_pairs
 from kpstudio.core.formats.points import has_labels, parse_number
+from kpstudio.core.formats.spreadsheet import csv_cell, read_csv_cell
 from kpstudio.core.labelset import (
     ImageEntry,
     Instance,
@@ -45,6 +48,8 @@ from kpstudio.core.labelset import (
     Visibility,
     check_point,
 )
+from kpstudio.core.limits import MAX_INSTANCES_PER_IMAGE
+from kpstudio.core.regular_files import quote
 from kpstudio.core.skeleton import Skeleton, SkeletonError, normalise_name
 
 SHIFT = 0.5  # DeepLabCut's pixel-index coordinates sit half a pixel before ours
@@ -85,10 +90,10 @@ def read(file: Path, images_root: Path | None = None, skip_missing: bool = False
         if any(c.strip() for c in row[layout.width :]):
             raise LabelError(f"{where}: more cells than the header has columns")
         cells = row + [""] * (layout.width - len(row))  # pandas leaves trailing NaNs out
-        path = "/".join(c.strip() for c in cells[: layout.n_index] if c.strip())
+        path = "/".join(read_csv_cell(c.strip()) for c in cells[: layout.n_index] if c.strip())
         if not path:
             raise LabelError(f"{where}: no image path")
-        refs.append(ImageRef(path, f"{where} ({path})"))
+        refs.append(ImageRef(path, f"{where} ({quote(path)})"))
         parsed.append(_row_points(cells, layout, skeleton, where))
 
     root, located = locate_images(file, images_root, refs)
@@ -136,8 +141,8 @@ def _layout(rows: list[list[str]], file: Path) -> _Layout:
         if coord == "likelihood":  # machine-labeled files; a confidence is not a label
             continue
         cell = bodyparts[col] if col < len(bodyparts) else ""
-        bp = normalise_name(cell)
-        ind = (inds[col] if col < len(inds) else "").strip()
+        bp = normalise_name(read_csv_cell(cell.strip()))
+        ind = read_csv_cell((inds[col] if col < len(inds) else "").strip())
         if coord not in ("x", "y") or not bp:
             raise LabelError(f"{file}: column {col + 1}: cannot read bodypart {cell!r} / {coord!r}")
         slot = slots.setdefault((ind, bp), {})
@@ -151,6 +156,8 @@ def _layout(rows: list[list[str]], file: Path) -> _Layout:
             "belong to no animal and cannot share a skeleton with the animals' bodyparts; "
             "remove those columns (or import them as a separate single-animal CSV)"
         )
+    if len({ind for ind, _ in slots}) > MAX_INSTANCES_PER_IMAGE:
+        raise LabelError(f"{file}: more than {MAX_INSTANCES_PER_IMAGE} individuals")
     xy = {}
     for (ind, bp), slot in slots.items():
         if set(slot) != {"x", "y"}:
@@ -202,6 +209,7 @@ def write(labels: LabelSet, out: Path) -> list[Path]:
     buffer = io.StringIO()
     w = csv.writer(buffer, lineterminator="\n")
     w.writerow(["scorer"] + [SCORER] * (2 * len(names) * n))
+    names = [csv_cell(name) for name in names]  # a name starting with = is text, not a formula
     if n > 1:
         w.writerow(
             ["individuals"] + [f"individual{i + 1}" for i in range(n) for _ in names for _ in "xy"]
@@ -209,7 +217,7 @@ def write(labels: LabelSet, out: Path) -> list[Path]:
     w.writerow(["bodyparts"] + [name for _ in range(n) for name in names for _ in "xy"])
     w.writerow(["coords"] + ["x", "y"] * (len(names) * n))
     for entry, insts in zip(labels.images, per_image):
-        cells = [entry.path]
+        cells = [csv_cell(entry.path)]
         for i in range(n):
             for j in range(len(names)):
                 if i < len(insts) and insts[i].visibility[j] > 0:

@@ -7,20 +7,23 @@ import os
 from pathlib import Path
 
 from kpstudio.core.labelset import LabelError
+from kpstudio.core.limits import MAX_ANNOTATION_BYTES
+from kpstudio.core.regular_files import FileRefused, read_regular
 
 
-def read_text(file: Path) -> str:
-    """The file's text; LabelError (naming it) when it is missing, a folder or not UTF-8."""
+def read_text(file: Path, max_bytes: int = MAX_ANNOTATION_BYTES) -> str:
+    """The file's text; LabelError (naming it) when it is missing, not a regular file, larger
+    than `max_bytes` or not UTF-8."""
     file = Path(file)
-    if not file.is_file():
-        raise LabelError(f"{file}: no such file")
+    try:
+        data = read_regular(file, max_bytes)
+    except FileRefused as exc:
+        raise LabelError(str(exc)) from None
     try:
         # utf-8-sig: files saved by Windows editors often start with a byte-order mark.
-        return file.read_text(encoding="utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise LabelError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise LabelError(f"{file}: cannot be read ({exc.strerror})") from None
 
 
 def load_json(file: Path) -> object:
@@ -33,7 +36,10 @@ def load_json(file: Path) -> object:
             f"{file}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
     except RecursionError:
-        raise LabelError(f"{file}: malformed JSON (nested too deeply)") from None
+        # The C parser recurses per nesting level; Python's recursion limit (~1000) bounds it.
+        raise LabelError(f"{file}: JSON nested too deeply to be an annotation file") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise LabelError(f"{file}: JSON holds a value kpstudio cannot read ({exc})") from None
 
 
 def output_file(out: Path, suffix: str, default_name: str) -> Path:
@@ -47,9 +53,15 @@ def output_file(out: Path, suffix: str, default_name: str) -> Path:
 def write_text(path: Path, text: str) -> Path:
     """Write via a temporary name so a crash never leaves a half-written export behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    os.replace(tmp, path)
+    # The temporary file sits beside the target (same file system, so the replace is atomic)
+    # and is removed again whatever fails: a full disk, or a folder where the file should go.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8", newline="")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -16,9 +16,14 @@ from pathlib import Path, PurePosixPath
 
 from kpstudio.core.image_reader import IMAGE_SUFFIXES, ImageReadError, read_image_size
 from kpstudio.core.labelset import LabelError, safe_relative_path
+from kpstudio.core.regular_files import quote
 
 # How many missing images a message lists before it only gives the count.
 _LIST_AT_MOST = 5
+# Linux's PATH_MAX and NAME_MAX: no longer path, or longer name in it, can name a file (and the
+# file system answers one with an error instead of "no such file").
+MAX_PATH_CHARS = 4096
+MAX_NAME_BYTES = 255
 
 
 @dataclass
@@ -83,15 +88,36 @@ def _locate(ref: ImageRef, root: Path) -> Located:
     for i in range(len(parts)):
         candidate = PurePosixPath(*parts[i:]).as_posix()
         full = root / candidate
-        if full.suffix.lower() in IMAGE_SUFFIXES and full.is_file():
+        if full.suffix.lower() in IMAGE_SUFFIXES and _is_file(full):
             # Re-check: the shortened path may be a symlink leading out of the root.
             safe_relative_path(candidate, root, ref.where)
             return Located(rel, candidate)
     return Located(rel, None)
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system, say: no such image
+        return False
+
+
+def usable_path(raw: object) -> bool:
+    """Text that could name a file: UTF-8 (no lone surrogates from a JSON or YAML escape), and
+    not too long as a whole or in any of its parts."""
+    if not isinstance(raw, str) or len(raw) > MAX_PATH_CHARS:
+        return False
+    try:
+        parts = [part.encode("utf-8") for part in raw.replace("\\", "/").split("/")]
+    except UnicodeEncodeError:
+        return False
+    return all(len(part) <= MAX_NAME_BYTES for part in parts)
+
+
 def relative_to_root(ref: ImageRef, root: Path) -> str:
     """The image path of `ref` relative to `root`; LabelError when it leads outside."""
+    if not usable_path(ref.raw):
+        raise LabelError(f"{ref.where}: image path {quote(ref.raw)} is not a usable path")
     text = str(ref.raw).replace("\\", "/").strip()
     if ref.base is None or not text or PurePosixPath(text).is_absolute() or _drive(text):
         return safe_relative_path(text, root, ref.where)
@@ -170,8 +196,8 @@ def check_stated_size(
         return
     try:
         ok = (float(sw), float(sh)) == (float(actual[0]), float(actual[1]))
-    except (TypeError, ValueError):
-        raise LabelError(f"{where}: image size {sw!r}×{sh!r} is not a number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise LabelError(f"{where}: image size {quote(sw)}×{quote(sh)} is not a number") from None
     if not ok:
         raise LabelError(
             f"{where}: the file says {rel} is {sw}×{sh} but the image is {actual[0]}×{actual[1]}"

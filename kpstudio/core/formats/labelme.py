@@ -47,6 +47,8 @@ from kpstudio.core.labelset import (
     Visibility,
     check_point,
 )
+from kpstudio.core.limits import MAX_INSTANCES_PER_IMAGE
+from kpstudio.core.regular_files import quote
 from kpstudio.core.skeleton import Skeleton, SkeletonError, normalise_name
 
 LABELME_VERSION = "5.5.0"  # the layout we write: labelme 5.x
@@ -140,7 +142,7 @@ def _parse(path: Path, skeleton: Skeleton | None, warnings: list[str]) -> _Doc:
         if not isinstance(label, str) or not normalise_name(label):
             raise LabelError(f"{where}: point shape has no label (the keypoint name)")
         name = normalise_name(label)
-        where = f"{where} (keypoint {name!r})"
+        where = f"{where} (keypoint {quote(name)})"
         if skeleton is not None:
             try:
                 skeleton.index(name)
@@ -231,6 +233,8 @@ def _instances(
                 f"{where}: instance {group} already has this keypoint ({first[group, j]})"
             )
         first[group, j] = where
+        if group not in by_group and len(by_group) >= MAX_INSTANCES_PER_IMAGE:
+            raise LabelError(f"{where}: more than {MAX_INSTANCES_PER_IMAGE} instances on one image")
         inst = by_group.setdefault(group, Instance.empty(k))
         inst.xy[j] = check_point(x, y, width, height, where, warnings)
         inst.visibility[j] = Visibility.OCCLUDED if occluded else Visibility.VISIBLE

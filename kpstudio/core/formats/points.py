@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from kpstudio.core.labelset import Instance, LabelError, Visibility
+from kpstudio.core.regular_files import quote
 
 # Exported boxes reach this far beyond the outermost keypoints (a fraction of the box's size,
 # and at least BOX_MIN_PAD px), so one lone keypoint still gets a box with area for COCO's OKS.
@@ -21,13 +22,15 @@ BOX_MIN_PAD = 2.0
 def parse_number(value: object, where: str) -> float:
     """A finite float; LabelError for text, bools, NaN and infinities."""
     if isinstance(value, bool) or value is None:
-        raise LabelError(f"{where}: {value!r} is not a number")
+        raise LabelError(f"{where}: {quote(value)} is not a number")
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise LabelError(f"{where}: {value!r} is not a number") from None
+        raise LabelError(f"{where}: {quote(value)} is not a number") from None
+    except OverflowError:  # an integer beyond any float
+        raise LabelError(f"{where}: {quote(value)} is too large to be a coordinate") from None
     if not math.isfinite(number):
-        raise LabelError(f"{where}: coordinate {value!r} is not finite")
+        raise LabelError(f"{where}: coordinate {quote(value)} is not finite")
     return number
 
 
@@ -35,7 +38,7 @@ def parse_visibility(value: object, where: str) -> Visibility:
     """COCO's v: 0, 1 or 2, written as an int or an integral float ("2.0")."""
     number = parse_number(value, where)
     if number not in (0.0, 1.0, 2.0):
-        raise LabelError(f"{where}: visibility {value!r} is not 0, 1 or 2")
+        raise LabelError(f"{where}: visibility {quote(value)} is not 0, 1 or 2")
     return Visibility(int(number))
 
 

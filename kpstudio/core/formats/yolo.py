@@ -24,6 +24,7 @@ Conventions:
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path, PurePosixPath
 
@@ -35,6 +36,7 @@ from kpstudio.core.formats.image_paths import (
     handle_missing,
     image_size,
     locate_images,
+    usable_path,
 )
 from kpstudio.core.formats.naming import infer_flip_pairs
 from kpstudio.core.formats.points import has_labels, keypoint_box, parse_number, parse_visibility
@@ -48,16 +50,33 @@ from kpstudio.core.labelset import (
     check_point,
     safe_relative_path,
 )
+from kpstudio.core.limits import MAX_KEYPOINTS, MAX_YAML_BYTES
+from kpstudio.core.regular_files import quote
 from kpstudio.core.skeleton import Skeleton, SkeletonError
 
 SPLITS = ("train", "val", "test")
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader refusing aliases (``*name``): a few lines of nested aliases expand to
+    billions of items ("billion laughs"), and no data YAML needs them."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a data YAML", mark
+            )
+        return super().compose_node(parent, index)
 
 
 def read(file: Path, images_root: Path | None = None, skip_missing: bool = False) -> LabelSet:
     """Parse a YOLO pose data YAML and its label files into a LabelSet."""
     file = Path(file)
     try:
-        data = yaml.safe_load(read_text(file))
+        data = yaml.load(read_text(file, MAX_YAML_BYTES), Loader=_NoAliasLoader)  # noqa: S506
+    except RecursionError:
+        raise LabelError(f"{file}: YAML nested too deeply to be a data YAML") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
@@ -107,7 +126,11 @@ def read(file: Path, images_root: Path | None = None, skip_missing: bool = False
 def _kpt_shape(raw: object, file: Path) -> tuple[int, int]:
     ok = isinstance(raw, list) and len(raw) == 2 and all(type(v) is int for v in raw)
     if not ok or raw[0] < 1 or raw[1] not in (2, 3):
-        raise LabelError(f"{file}: kpt_shape must be [K, 2] or [K, 3], not {raw!r}")
+        raise LabelError(f"{file}: kpt_shape must be [K, 2] or [K, 3], not {quote(raw)}")
+    if raw[0] > MAX_KEYPOINTS:  # before a name or a column is made per keypoint
+        raise LabelError(
+            f"{file}: kpt_shape asks for {raw[0]:,} keypoints; kpstudio's limit is {MAX_KEYPOINTS}"
+        )
     return raw[0], raw[1]
 
 
@@ -134,7 +157,8 @@ def _skeleton(data: dict, k: int, file: Path) -> Skeleton:
         )
         if not ok or any(flip[flip[i]] != i for i in range(k)):
             raise LabelError(
-                f"{file}: flip_idx must list {k} keypoint numbers that swap in pairs, not {flip!r}"
+                f"{file}: flip_idx must list {k} keypoint numbers that swap in pairs, "
+                f"not {quote(flip)}"
             )
         pairs = [(names[i], names[j]) for i, j in enumerate(flip) if i < j]
     try:
@@ -148,6 +172,8 @@ def _dataset_root(data: dict, file: Path, warnings: list[str]) -> Path:
     raw = data.get("path")
     if raw in (None, "", "."):
         return folder
+    if not usable_path(raw):
+        raise LabelError(f"{file}: path {quote(raw)} is not a folder name")
     try:
         rel = safe_relative_path(str(raw), folder, f"{file}: path")
     except LabelError:
@@ -157,7 +183,7 @@ def _dataset_root(data: dict, file: Path, warnings: list[str]) -> Path:
     # ultralytics resolves a foreign `path` against its own settings; we never leave the
     # YAML's folder unless the user says so.
     warnings.append(
-        f"{file}: dataset path {raw!r} is not a folder beside the YAML; reading the dataset "
+        f"{file}: dataset path {quote(raw)} is not a folder beside the YAML; reading the dataset "
         "from the YAML's folder (choose another with the images folder)"
     )
     return folder
@@ -174,6 +200,8 @@ def _split_images(
             if item in (None, ""):
                 continue
             where = f"{file}: {split}"
+            if not usable_path(item):
+                raise LabelError(f"{where}: {quote(item)} is not a folder or .txt list name")
             rel = safe_relative_path(str(item), root, where)
             full = root / rel
             if full.is_dir():
@@ -191,7 +219,9 @@ def _split_images(
                 warnings.append(f"{where}: {item!r} does not exist under {root}; skipped")
                 continue
             else:
-                raise LabelError(f"{where}: {item!r} is not a folder or .txt list under {root}")
+                raise LabelError(
+                    f"{where}: {quote(item)} is not a folder or .txt list under {root}"
+                )
             splits += [split] * (len(refs) - len(splits))
     return refs, splits
 
@@ -294,13 +324,20 @@ def write(labels: LabelSet, out: Path) -> list[Path]:
 def _copy_image(root: Path, entry: ImageEntry, dest: Path) -> Path:
     source = root / entry.path
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_file():
-        if not (dest.exists() and dest.samefile(source)):
-            shutil.copyfile(source, dest)
-    elif entry.data is not None:
-        dest.write_bytes(entry.data)
-    else:
+    if source.is_file() and dest.exists() and dest.samefile(source):
+        return dest
+    if not source.is_file() and entry.data is None:
         raise LabelError(f"{source}: image missing; cannot copy it into the YOLO dataset")
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")  # a failed copy leaves nothing
+    try:
+        if source.is_file():
+            shutil.copyfile(source, tmp)
+        else:
+            tmp.write_bytes(entry.data)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return dest
 
 
