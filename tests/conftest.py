@@ -15,6 +15,22 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+@pytest.fixture(autouse=True)
+def _garbage_collected_in_the_gui_thread(request):
+    """As in the studio (kpstudio.gui.app): a Qt test collects garbage in the GUI thread only,
+    and what it leaves is collected there before the next test's worker threads start."""
+    if "qtbot" not in request.fixturenames and "qapp" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("qapp")
+    from kpstudio.gui.gc_policy import GuiThreadCollector
+
+    collector = GuiThreadCollector()
+    collector.start()
+    yield
+    collector.stop()
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED.is_dir():

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from kpstudio import __version__, resource_path
 from kpstudio.core.project import EDIT_SWITCH_INTERVAL_S
+from kpstudio.gui.gc_policy import GuiThreadCollector
 
 
 def run_studio(project: str | Path | None = None, argv: list[str] | None = None) -> int:
@@ -21,6 +22,8 @@ def run_studio(project: str | Path | None = None, argv: list[str] | None = None)
     app.setOrganizationName("kpstudio")
     app.setApplicationVersion(__version__)
     app.setWindowIcon(QIcon(str(resource_path("kpstudio.svg"))))
+    # Qt objects must never be destroyed by a collection that a worker thread set off.
+    GuiThreadCollector(app).start()
     from kpstudio.gui.main_window import MainWindow
 
     window = MainWindow()
