@@ -156,6 +156,10 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from kpstudio.commands.video import is_video, predict_videos
+
+    if any(is_video(p) for p in args.inputs):
+        return predict_videos(args)
     from kpstudio.core.prediction_files import write_predictions
     from kpstudio.ml.predictor import Predictor, collect_image_files
 
