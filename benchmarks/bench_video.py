@@ -120,7 +120,9 @@ def child(argv: list[str]) -> None:
     real = vp.predict_video
 
     def timed(*a, **k):
+        cpu = _cpu_seconds()
         captured.append(real(*a, **k))
+        captured[-1].cpu = _cpu_seconds() - cpu
         return captured[-1]
 
     vp.predict_video = timed  # the command imports it when it runs: it gets this wrapper
@@ -144,7 +146,14 @@ def child(argv: list[str]) -> None:
         "ms_per_frame": {k: getattr(t, k) * per for k in
                          ("decode", "letterbox", "inference", "write", "render", "wait")},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "cpu_ms_per_frame": 1000 * t.cpu / t.frames,
     }))  # fmt: skip
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process, all threads: what the run costs whatever else is running."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _probe_fps(video: str) -> float:
@@ -163,6 +172,10 @@ def report(name: str, r: dict, n_rows: int, target: float | None, extra: str = "
           f"it; whole command {r['command_s']:.1f} s with model loading){verdict}")  # fmt: skip
     print(f"  rows {n_rows}{extra}, peak RSS {r['peak_rss_mb']:.0f} MB, runtime {r['runtime']}")
     print(f"  ms per frame (reader and renderer run in their own threads): {stages}")
+    cores = os.cpu_count() or 1
+    cpu = r["cpu_ms_per_frame"]
+    print(f"  CPU time {cpu:.2f} ms per frame (all threads, set-up included): at most "
+          f"{1000 * cores / cpu:.0f} fps on {cores} idle cores")  # fmt: skip
 
 
 def rows(path: Path) -> int:
