@@ -38,7 +38,7 @@ class LabeledVideoWriter:
             raise OSError(f"{self.path}: OpenCV cannot write a {fourcc} video here")
         self.frames = 0
         # Sizes follow the frame, so a 4K video and a 320 px one both look drawn alike.
-        self.radius = max(2, round(min(width, height) / 120))
+        self.radius = max(2, round(min(width, height) / 80))
         self.thickness = max(1, self.radius // 2)
         self.colors = [_bgr(c) for c in skeleton.colors]
         index = {n: i for i, n in enumerate(skeleton.keypoints)}
@@ -53,31 +53,20 @@ class LabeledVideoWriter:
         ok = np.isfinite(pts).all(axis=1)
         for a, b in self.edges:
             if ok[a] and ok[b]:
-                self._blend(
-                    frame,
-                    w,
-                    h,
-                    pts[[a, b]],
-                    min(alpha[a], alpha[b]),
-                    self.colors[a],
-                    lambda roi, p, c: cv2.line(
-                        roi, p[0], p[1], c, self.thickness, cv2.LINE_AA, SHIFT
-                    ),
-                )
+                bone = pts[[a, b]]
+                self._blend(frame, w, h, bone, min(alpha[a], alpha[b]), self.colors[a], self._line)
         for k in np.flatnonzero(ok):
-            self._blend(
-                frame,
-                w,
-                h,
-                pts[[k]],
-                alpha[k],
-                self.colors[k],
-                lambda roi, p, c: cv2.circle(
-                    roi, p[0], self.radius << SHIFT, c, -1, cv2.LINE_AA, SHIFT
-                ),
-            )
+            self._blend(frame, w, h, pts[[k]], alpha[k], self.colors[k], self._dot)
         self.writer.write(frame)
         self.frames += 1
+
+    def _line(self, roi: np.ndarray, p: list, color: tuple) -> None:
+        cv2.line(roi, p[0], p[1], color, self.thickness, cv2.LINE_AA, SHIFT)
+
+    def _dot(self, roi: np.ndarray, p: list, color: tuple) -> None:
+        # A white rim keeps a dark colour visible on a dark animal.
+        cv2.circle(roi, p[0], self.radius << SHIFT, color, -1, cv2.LINE_AA, SHIFT)
+        cv2.circle(roi, p[0], self.radius << SHIFT, (255, 255, 255), 1, cv2.LINE_AA, SHIFT)
 
     def _blend(self, frame, w, h, pts, alpha, color, draw) -> None:
         if alpha <= 0:
