@@ -89,6 +89,17 @@ def is_video(path: Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES and not Path(path).is_dir()
 
 
+def refuse_video_options(args) -> None:
+    """Predicting images: the options that only mean something for videos are an error, not
+    silently ignored."""
+    options = {"--format": args.format, "--labeled-video": args.labeled_video,
+               "--smooth": args.smooth, "--resume": args.resume,
+               "--runtime": args.runtime != "auto"}  # fmt: skip
+    given = [name for name, value in options.items() if value]
+    if given:
+        raise ValueError(f"{', '.join(given)}: only for videos, and no video was given")
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

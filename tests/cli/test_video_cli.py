@@ -221,3 +221,14 @@ def test_help_stays_free_of_tensorflow():
             "assert 'tensorflow' not in sys.modules and 'cv2' not in sys.modules")  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
+def test_video_options_on_images_are_an_error(model_file, tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.zeros((H, W, 3), np.uint8))
+    out = tmp_path / "x.csv"
+    assert main(["predict", str(model_file), str(images), "-o", str(out), "--smooth"]) == 1
+    assert "--smooth: only for videos" in capsys.readouterr().err
+    assert main(["predict", str(model_file), str(images), "-o", str(out)]) == 0
+    assert out.exists()
