@@ -329,8 +329,6 @@ def predict_video(
     times = StageTimes()
     t_start = time.perf_counter()
     box, canvas_h, canvas_w = video_letterbox(predictor, info.width, info.height)
-    run, times.runtime = make_runner(predictor, canvas_h, canvas_w, batch_size, runtime)
-    times.setup = time.perf_counter() - t_start
     first = max(0, start - smoothing.behind) if smoothing else start
     smoother = StreamingSmoother(smoothing, first, start - first) if smoothing else None
     reader = FrameReader(
@@ -340,11 +338,13 @@ def predict_video(
     pending = _Pending()  # raw rows (and frames to draw) waiting for their smoothed values
     offset = np.array([box.pad_x, box.pad_y], np.float64)
     scale = np.array([box.scale_x, box.scale_y], np.float64)
-    last_checkpoint = time.perf_counter()
-    reader.start()
+    reader.start()  # decoding starts while the model is being converted
     if renderer is not None:
         renderer.start()
     try:
+        run, times.runtime = make_runner(predictor, canvas_h, canvas_w, batch_size, runtime)
+        times.setup = time.perf_counter() - t_start
+        last_checkpoint = time.perf_counter()
         while True:
             t0 = time.perf_counter()
             item = reader.queue.get()
