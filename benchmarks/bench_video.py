@@ -16,7 +16,7 @@ and raw velocity; 0 = no lag). Targets on an idle 2-core machine: ≥ 150 fps CS
 the labeled video.
 
     python benchmarks/bench_video.py [--model M.kpmodel | --train-minutes 10]
-        [--video ../shared/datasets/dlc_openfield_mouse/videos/m3v1mp4.mp4] [--batch-size 32]
+        [--video ../shared/datasets/dlc_openfield_mouse/videos/m3v1mp4.mp4] [--batch-size 8]
         [--runtime auto|onnxruntime|tensorflow] [--keep DIR]
 """
 
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--train-minutes", type=float, default=10.0)
     parser.add_argument("--dataset", type=Path, default=DATASET)
     parser.add_argument("--video", type=Path, default=VIDEO)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--runtime", default="auto")
     parser.add_argument("--keep", type=Path, default=None, help="keep the outputs in this folder")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from kpstudio.commands import progress_bar
 
+VIDEO_BATCH = 8  # kpstudio.ml.video_predict.BATCH_SIZE (that module imports TensorFlow)
+
 PREDICT_EPILOG = """videos: one row per frame (and per instance; instance 0 for now) with the
 frame index, its time (index / the video's frame rate) and x, y, confidence per keypoint, in
 video pixels. -o names the file for one video, a folder for several (one <video>.csv or .json
@@ -45,7 +47,8 @@ def add_predict_options(p) -> None:
     p.add_argument(
         "--resume", action="store_true", help="videos: continue a partial output where it stopped"
     )
-    p.add_argument("--batch-size", type=int, default=32, help="frames per model call")
+    p.add_argument("--batch-size", type=int, default=VIDEO_BATCH,
+                   help="videos: frames per model call")  # fmt: skip
     p.add_argument(
         "--runtime",
         choices=("auto", "onnxruntime", "tensorflow"),
@@ -94,7 +97,8 @@ def refuse_video_options(args) -> None:
     silently ignored."""
     options = {"--format": args.format, "--labeled-video": args.labeled_video,
                "--smooth": args.smooth, "--resume": args.resume,
-               "--runtime": args.runtime != "auto"}  # fmt: skip
+               "--runtime": args.runtime != "auto",
+               "--batch-size": args.batch_size != VIDEO_BATCH}  # fmt: skip
     given = [name for name, value in options.items() if value]
     if given:
         raise ValueError(f"{', '.join(given)}: only for videos, and no video was given")

@@ -114,7 +114,8 @@ def test_interrupt_leaves_a_valid_partial_file_and_resume_completes_it(
     import kpstudio.ml.video_predict as vp
 
     whole = tmp_path / "whole.csv"
-    args = ["--batch-size", "8", "--smooth", "--runtime", "tensorflow"]
+    args = ["--batch-size", "4", "--smooth", "--runtime", "tensorflow"]
+    monkeypatch.setattr(vp, "SMOOTH_CHUNK", 8)  # so rows leave the smoother before the cut
     assert main(["predict", str(model_file), str(video), "-o", str(whole), *args]) == 0
 
     out = tmp_path / "cut.csv"
@@ -122,7 +123,7 @@ def test_interrupt_leaves_a_valid_partial_file_and_resume_completes_it(
 
     def interrupted(*a):
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == 6:
             raise KeyboardInterrupt
         return real_emit(*a)
 
