@@ -12,7 +12,7 @@ from kpstudio.core.skeleton import Skeleton
 from kpstudio.core.tracks import SmoothingParams, smooth_track
 from kpstudio.core.video_frames import probe_video
 from kpstudio.ml.predictor import Predictor
-from kpstudio.ml.video_predict import ArraySink, Sink, make_runner, predict_video, video_letterbox
+from kpstudio.ml.video_predict import ArraySink, Sink, predict_video, video_letterbox
 
 FRAMES, W, H = 30, 80, 60
 
@@ -93,16 +93,6 @@ def test_streamed_smoothing_equals_smoothing_the_whole_track(predictor, video):
     assert sink.frames == list(range(FRAMES))
     streamed = np.concatenate(sink.smooth)
     np.testing.assert_allclose(streamed, smooth_track(xy, conf, params), atol=1e-4)
-
-
-def test_onnxruntime_matches_tensorflow(predictor):
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("tf2onnx")
-    batch = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), np.uint8)
-    tf_run, _ = make_runner(predictor, 64, 64, 4, "tensorflow")
-    ort_run, name = make_runner(predictor, 64, 64, 4, "onnxruntime")
-    assert "onnxruntime" in name
-    np.testing.assert_allclose(ort_run(batch), tf_run(batch), atol=1e-3)
 
 
 def test_a_reader_error_reaches_the_caller(predictor, video, monkeypatch):
