@@ -93,7 +93,7 @@ def train_model(dataset: Path, project: Path, minutes: float) -> Path:
 
     print(f"training the default model on {dataset.name} for {minutes:g} min …", flush=True)
     assert cli(["import", str(project), str(dataset / "annotations.json"), "--format", "coco"]) == 0
-    assert cli(["train", str(project), "--max-minutes", str(minutes), "--json"]) == 0
+    assert cli(["train", str(project), "--max-minutes", str(minutes)]) == 0
     with Project.open(project, readonly=True) as p:
         run = get_run(p)
         print(f"model: run {run.id}, val mean {run.metrics.get('mean_px', float('nan')):.2f} px")
