@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from kpstudio import __version__
+from kpstudio.commands import video  # argparse-level only: its commands import their own deps
 
 FORMATS_IN = ("coco", "labelme", "dlc", "yolo")
 FORMATS_OUT = ("coco", "labelme", "dlc", "yolo", "csv")
@@ -108,10 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_lazy("ml", "cmd_evaluate"))
 
-    p = sub.add_parser("predict", help="predict keypoints on images with a .kpmodel")
+    p = sub.add_parser("predict", help="predict keypoints on images or videos with a .kpmodel")
     p.add_argument("model", type=Path)
-    p.add_argument("inputs", type=Path, nargs="+", metavar="IMAGE_OR_DIR")
+    p.add_argument("inputs", type=Path, nargs="+", metavar="IMAGE_OR_DIR_OR_VIDEO")
     p.add_argument("-o", "--output", type=Path, required=True, help="OUT.json or OUT.csv")
+    video.add_predict_options(p)
     p.set_defaults(handler=_lazy("ml", "cmd_predict"))
 
     p = sub.add_parser("export-model", help="export a run's model (checked after writing)")
@@ -121,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FILE.kpmodel | .keras | .tflite | .onnx | DIR (SavedModel)")  # fmt: skip
     p.add_argument("--fp16", action="store_true", help="float16 weights (TFLite)")
     p.set_defaults(handler=_lazy("ml", "cmd_export_model"))
+
+    video.add_extract_frames_parser(sub, _lazy("video", "cmd_extract_frames"))
     return parser
 
 

@@ -177,6 +177,11 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from kpstudio.commands.video import is_video, predict_videos, refuse_video_options
+
+    if any(is_video(p) for p in args.inputs):
+        return predict_videos(args)
+    refuse_video_options(args)
     from kpstudio.core.prediction_files import write_predictions
     from kpstudio.ml.predictor import Predictor, collect_image_files
 

@@ -19,6 +19,8 @@ Progress = Callable[[int, int], None] | None
 ShouldStop = Callable[[], bool] | None
 
 METHODS = ("even", "diverse")
+# Suffixes taken for videos where a command accepts images or videos.
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v", ".wmv", ".webm")
 # Candidates per wanted frame for "diverse": enough to see every scene, few enough to stay fast.
 CANDIDATES_PER_FRAME = 20
 THUMB_SIZE = 32
@@ -155,6 +157,25 @@ def _iter_frames(
         cap.release()
 
 
+def open_at(path: str | os.PathLike, start: int) -> cv2.VideoCapture:
+    """A capture whose next read() gives frame `start` (0-based), checked like _iter_frames:
+    a seek that lands elsewhere falls back to decoding from the start."""
+    path = Path(path)
+    cap = _open(path)
+    if start <= 0:
+        return cap
+    cap.set(cv2.CAP_PROP_POS_FRAMES, start - 1)
+    ok = cap.grab()
+    if ok and round(cap.get(cv2.CAP_PROP_POS_FRAMES)) == start:
+        return cap
+    cap.release()
+    cap = _open(path)
+    for _ in range(start):
+        if not cap.grab():
+            break  # fewer frames than `start`: the next read() says so
+    return cap
+
+
 def count_decodable_frames(path: str | os.PathLike, should_stop: ShouldStop = None) -> int:
     """Decode the whole video and count its frames: slow, but exact where the header is not."""
     stop = should_stop or _never
@@ -255,13 +276,7 @@ def extract_frames(
             written = []
             for index, frame in _iter_frames(path, indices, stop, sequential):
                 tally.step()
-                # VideoCapture gives BGR and imencode expects BGR: colours reach the PNG as
-                # seen. imencode + write_bytes, as cv2.imwrite fails on non-ASCII Windows paths.
-                ok, buf = cv2.imencode(".png", frame)
-                if not ok:
-                    raise VideoError(f"{path}: frame {index} could not be encoded as PNG")
-                parts.append(_part_name(out_dir / frame_file_name(path, index)))
-                parts[-1].write_bytes(buf.tobytes())
+                parts.append(_write_part(path, out_dir, index, frame))
                 written.append(index)
                 tally.step()
             if len(written) == len(indices) or sequential:
@@ -282,6 +297,44 @@ def extract_frames(
         if made_dir and not any(out_dir.iterdir()):
             out_dir.rmdir()
         raise
+
+
+def save_frames(
+    path: str | os.PathLike, out_dir: str | os.PathLike, indices: list[int],
+    should_stop: ShouldStop = None,
+) -> dict[int, Path]:  # fmt: skip
+    """Save the given frames as <videostem>_<index:06d>.png in out_dir: {index: path} of those
+    the video holds. All or nothing, as extract_frames."""
+    path, out_dir = Path(path), Path(out_dir)
+    stop = should_stop or _never
+    made_dir = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parts: dict[int, Path] = {}
+    try:
+        for index, frame in _iter_frames(path, indices, stop):
+            parts[index] = _write_part(path, out_dir, index, frame)
+        final = {index: out_dir / frame_file_name(path, index) for index in parts}
+        for index, target in final.items():
+            os.replace(parts[index], target)
+        return final
+    except BaseException:
+        for p in parts.values():
+            p.unlink(missing_ok=True)
+        if made_dir and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
+
+
+def _write_part(video: Path, out_dir: Path, index: int, frame: np.ndarray) -> Path:
+    """Frame `index` (BGR) as a PNG under its hidden temporary name; that name."""
+    # VideoCapture gives BGR and imencode expects BGR: colours reach the PNG as seen.
+    # imencode + write_bytes, as cv2.imwrite fails on non-ASCII Windows paths.
+    ok, buf = cv2.imencode(".png", frame)
+    if not ok:
+        raise VideoError(f"{video}: frame {index} could not be encoded as PNG")
+    part = _part_name(out_dir / frame_file_name(video, index))
+    part.write_bytes(buf.tobytes())
+    return part
 
 
 def _part_name(target: Path) -> Path:
