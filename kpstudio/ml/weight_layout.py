@@ -22,7 +22,8 @@ MAX_DECODER = 512
 # layer grows with the input side squared and reaches it near a 150 px input.
 MAX_PARAMETERS = 300_000_000
 
-DEFAULT_PARAMS = {"width": 16, "decoder": 48, "bn_momentum": 0.9}  # models.build_default's
+DEFAULT_PARAMS = {"width": 16, "decoder": 48, "bn_momentum": 0.9, "stride": 4}  # build_default's
+HEATMAP_STRIDES = (4, 2)  # models.HEATMAP_STRIDES (a test keeps them equal)
 _INT_PARAMS = {"width": (1, MAX_WIDTH), "decoder": (1, MAX_DECODER)}
 
 
@@ -50,6 +51,9 @@ def check_architecture(name: str, params: dict, num_keypoints: int, input_size: 
             raise LayoutError("bn_momentum must be a number")
         if not 0.0 <= momentum < 1.0:
             raise LayoutError("bn_momentum must lie in [0, 1)")
+        stride = params.get("stride", DEFAULT_PARAMS["stride"])
+        if not _is_int(stride) or stride not in HEATMAP_STRIDES:
+            raise LayoutError(f"stride must be one of {HEATMAP_STRIDES}")
         if input_size % 32 or not 32 <= input_size <= MAX_INPUT_SIZE:
             raise LayoutError(
                 f"a default model's input size must be a multiple of 32 from 32 to {MAX_INPUT_SIZE}"
@@ -90,6 +94,8 @@ def expected_weight_shapes(
         conv(skip, decoder, 1)  # lateral
         if not last:
             conv(decoder, decoder, 3)
+    if params.get("stride", DEFAULT_PARAMS["stride"]) == 2:
+        conv(w, decoder, 1)  # the stride-2 level's lateral
     shapes += [[1, 1, decoder, k], [k]]  # heatmap logits, with bias
     return shapes
 

@@ -313,3 +313,17 @@ def test_saving_refuses_a_model_that_does_not_fit_and_leaves_nothing(saved, tmp_
         save_model_file(out, model, arch="default", params=PARAMS, input_size=64,
                         skeleton=SKELETON, extra={"weights": "mine"})  # fmt: skip
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stride_2_model_the_plan_chose_round_trips(tmp_path):
+    # The plan picks stride 2 for keypoints that sit close together; its file must load.
+    from kpstudio.ml.models import build_model
+
+    params = {**PARAMS, "stride": 2}
+    model = build_model("default", 3, 64, **params)
+    path = tmp_path / "s2.kpmodel"
+    save_model_file(path, model, arch="default", params=params, input_size=64, skeleton=SKELETON)
+    manifest, loaded = load_model_file(path)
+    assert manifest["architecture"]["params"]["stride"] == 2
+    image = np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
+    np.testing.assert_allclose(loaded(image), model(image), atol=1e-4)

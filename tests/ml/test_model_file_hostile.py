@@ -146,9 +146,16 @@ def test_a_named_pipe_named_like_a_model(tmp_path):
 @pytest.mark.parametrize(
     "arch, k, size, params",
     [("default", 3, 64, TINY_PARAMS), ("default", 17, 256, {}), ("seed", 5, 16, {}),
-     ("default", 2, 96, {"width": 5, "decoder": 7, "bn_momentum": 0.5})],
+     ("default", 2, 96, {"width": 5, "decoder": 7, "bn_momentum": 0.5}),
+     ("default", 4, 64, {**TINY_PARAMS, "stride": 2})],
 )  # fmt: skip
 def test_computed_shapes_are_those_keras_builds(arch, k, size, params):
     model = models.build_model(arch, k, size, **params)
     built = sorted([int(d) for d in w.shape] for w in model.weights)
     assert built == sorted(expected_weight_shapes(arch, params, k, size))
+
+
+def test_the_strides_a_model_file_may_ask_for_are_those_the_model_builds():
+    from kpstudio.ml.weight_layout import HEATMAP_STRIDES
+
+    assert HEATMAP_STRIDES == models.HEATMAP_STRIDES
