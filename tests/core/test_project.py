@@ -298,6 +298,26 @@ def test_bulk_writes_go_in_short_transactions_sized_by_time(project, monkeypatch
     assert chunks == [1, 2, 4, 8, 16, 32, 57] and sum(chunks) == 120
 
 
+def test_bulk_writes_leave_the_wal_checkpointed_and_full_sync_back(project):
+    # A worker's chunks commit without an fsync each and checkpoint outside the write turn
+    # (SQLite's automatic checkpoint ran inside a chunk and held a user's edit for 339 ms):
+    # when write_in_turns returns, everything is in the database file and FULL sync is back.
+    worker = project.worker_handle()
+    try:
+        assert worker._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        ids = [r.id for r in project.images()] * 200
+
+        def write(conn, chunk):
+            conn.executemany("UPDATE images SET split = split WHERE id = ?", [(i,) for i in chunk])
+
+        worker.write_in_turns(ids, write, budget_s=0.0)
+        assert worker._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        busy, log, done = worker._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert busy == 0 and log == done  # nothing left in the WAL that is not in the file
+    finally:
+        worker.close()
+
+
 def test_a_worker_adds_images_in_short_transactions_with_the_same_result(project, monkeypatch):
     import kpstudio.core.project as store_module
 
