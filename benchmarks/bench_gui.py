@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,10 +29,10 @@ import numpy as np  # noqa: E402
 from latency_probe import LatencyProbe  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from kpstudio.core.project import EDIT_SWITCH_INTERVAL_S, Project  # noqa: E402
+from kpstudio.core.project import Project  # noqa: E402
 from kpstudio.core.skeleton import Skeleton  # noqa: E402
+from kpstudio.gui.app import studio_application  # noqa: E402
 from kpstudio.gui.main_window import MainWindow  # noqa: E402
 
 KEYPOINTS = [f"kp{i:02d}" for i in range(17)]
@@ -103,8 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100_000)
     args = parser.parse_args()
-    sys.setswitchinterval(EDIT_SWITCH_INTERVAL_S)  # as kpstudio.gui.app does
-    app = QApplication.instance() or QApplication([])
+    app = studio_application()
     rng = np.random.default_rng(0)
     base = Path(tempfile.mkdtemp(prefix="kpstudio-bench-gui-"))
     (base / "img").mkdir()

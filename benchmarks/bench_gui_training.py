@@ -23,9 +23,9 @@ import numpy as np  # noqa: E402
 from latency_probe import LatencyProbe  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from kpstudio.core.demo import build_demo_project  # noqa: E402
+from kpstudio.gui.app import studio_application  # noqa: E402
 from kpstudio.gui.main_window import MainWindow  # noqa: E402
 
 
@@ -33,7 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=40.0)
     args = parser.parse_args()
-    app = QApplication.instance() or QApplication([])
+    app = studio_application()
     base = Path(tempfile.mkdtemp(prefix="kpstudio-bench-train-ui-"))
     build_demo_project(base / "demo")
     win = MainWindow(QSettings(str(base / "s.ini"), QSettings.Format.IniFormat))

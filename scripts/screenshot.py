@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtWidgets import QApplication
 
 from kpstudio.core.demo import build_demo_project
+from kpstudio.gui.app import studio_application
 from kpstudio.gui.main_window import MainWindow
 
 
@@ -27,7 +27,7 @@ def main() -> int:
     review = "--review" in sys.argv
     out = Path(args[0] if args else "kpstudio-screenshot.png")
     project = Path(args[1]) if len(args) > 1 else None
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = studio_application()
     tmp = Path(tempfile.mkdtemp(prefix="kpstudio-shot-"))
     if project is None:
         project = tmp / "demo"
