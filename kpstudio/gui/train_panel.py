@@ -55,7 +55,7 @@ class TrainPanel(QWidget):
         form.addRow("Batch size", self.batch_size)
         form.addRow("", self.augment)
 
-        self.plan_button = QPushButton("Explain the plan")
+        self.plan_button = QPushButton("Plan")
         self.plan_button.setToolTip("What the labels call for: scale, crops, heatmap stride, "
                                     "batch, augmentation, with a sentence per choice")  # fmt: skip
         self.plan_button.clicked.connect(self._on_plan_button_clicked)
