@@ -46,6 +46,7 @@ from kpstudio.ml.policies import (
     first_stop_reason,
 )
 from kpstudio.ml.strategy import Consensus, make_strategy, strategy_is_chief
+from kpstudio.ml.weight_layout import LayoutError, check_architecture
 
 ProgressFn = Callable[[TrainingEvent], None]
 
@@ -82,6 +83,10 @@ def train(
     if len(data) == 0:
         raise ValueError("the project has no labeled images to train on")
     cfg = planned_config(config, data.fingerprint()).resolved()  # settings from the data
+    try:  # what the model file would refuse to hold, refused before minutes of training
+        check_architecture(cfg.arch, cfg.params, len(data.skeleton), cfg.input_size)
+    except LayoutError as exc:
+        raise ValueError(f"cannot train this model: {exc}") from exc
     report = on_progress or (lambda _: None)
     stop = should_stop or (lambda: False)
     train_idx, val_idx = data.indices("train"), data.indices("val")

@@ -199,3 +199,14 @@ def test_crop_training_saves_a_whole_image_model(demo):
     assert predictor.input_size == 128
     assert predictor.model.input_shape[1:3] == (128, 128)
     assert predictor.predict_array(np.zeros((240, 320, 3), np.uint8)).xy.shape == (7, 2)
+
+
+def test_a_model_its_file_would_refuse_is_refused_before_training(demo, tmp_path):
+    # An input side over the model file's limit used to train for the whole budget and then
+    # fail to save; now nothing is loaded or built.
+    folder, data = demo
+    events = []
+    config = TrainConfig(**{**TINY, "input_size": 2048}, epochs=1)
+    with pytest.raises(ValueError, match="cannot train this model: .*input size"):
+        train(data, config, on_progress=events.append, run_dir=tmp_path / "r")
+    assert events == [] and not (tmp_path / "r").exists()
