@@ -57,6 +57,24 @@ def demo(tmp_path) -> Path:
     return folder
 
 
+@pytest.fixture
+def window(qtbot, tmp_path, demo):
+    """The studio window, shown, on the demo project (its own settings file)."""
+    from PySide6.QtCore import QSettings
+
+    from kpstudio.gui.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    assert win.open_project(demo)
+    yield win
+    win.close()
+
+
 TINY_PARAMS = {"width": 8, "decoder": 16}  # a default-architecture model small enough for tests
 
 

@@ -85,23 +85,30 @@ class TrainingController(QObject):
         self._show_status(f"active model: run {run_id}", 5000)
         self.refresh_runs()
 
-    @Slot(dict)
-    def _on_panel_train_requested(self, settings: dict) -> None:
+    def _planned(self, doc, settings: dict, **extra):
+        """(snapshot of the labels, the config its plan completes), or None without labels.
+        The plan comes from the snapshot's fingerprint (cheap), so the dock shows the settings
+        a run trains with; train() keeps a config that carries its plan."""
         from kpstudio.ml.config import TrainConfig  # light: no TensorFlow import
 
+        data = snapshot(doc.project)
+        if len(data) == 0:
+            return None
+        config = TrainConfig(**settings, **extra, **self.overrides)
+        return data, planned_config(config, data.fingerprint())
+
+    @Slot(dict)
+    def _on_panel_train_requested(self, settings: dict) -> None:
         doc = self._document()
         if doc is None or self.running:
             return
-        data = snapshot(doc.project)
-        if len(data) == 0:
-            QMessageBox.information(self.panel.window(), "Train", "Label some images first.")
-            return
         image_id = self._current_image()
         preview = str(doc.project.image_path(image_id)) if image_id is not None else None
-        config = TrainConfig(**settings, preview_image=preview, **self.overrides)
-        # The plan is made here from the snapshot's fingerprint (cheap), so the dock shows the
-        # settings this run trains with; train() keeps a config that carries its plan.
-        self.config = planned_config(config, data.fingerprint())
+        planned = self._planned(doc, settings, preview_image=preview)
+        if planned is None:
+            QMessageBox.information(self.panel.window(), "Train", "Label some images first.")
+            return
+        data, self.config = planned
         self.panel.show_plan(self.config.plan["sentences"])
         run = start_run(doc.project, self.config.arch, self.config.resolved().to_dict())
         self.run_id = run.id
@@ -124,17 +131,14 @@ class TrainingController(QObject):
 
     @Slot(dict)
     def _on_panel_plan_requested(self, settings: dict) -> None:
-        from kpstudio.ml.config import TrainConfig
-
         doc = self._document()
         if doc is None:
             return
-        data = snapshot(doc.project)
-        if len(data) == 0:
+        planned = self._planned(doc, settings)
+        if planned is None:
             self.panel.show_plan(["Label some images first: the plan comes from the labels."])
-            return
-        config = planned_config(TrainConfig(**settings, **self.overrides), data.fingerprint())
-        self.panel.show_plan(config.plan["sentences"])
+        else:
+            self.panel.show_plan(planned[1].plan["sentences"])
 
     def stop(self) -> None:
         """Cancel within one batch; the best checkpoint so far is kept as the run's model."""

@@ -18,19 +18,6 @@ from kpstudio.core.project import Project  # noqa: E402
 from kpstudio.gui.main_window import MainWindow  # noqa: E402
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, demo):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings)
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    assert win.open_project(demo)
-    yield win
-    win.close()
-
-
 def _show(qtbot, win, image_id):
     win.show_image(image_id)
     qtbot.waitUntil(lambda: win.canvas.image_size() is not None
