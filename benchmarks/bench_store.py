@@ -23,9 +23,10 @@ import numpy as np
 
 from kpstudio.core.labelset import Instance
 from kpstudio.core.predictions import store_predictions
-from kpstudio.core.project import DB_NAME, EDIT_SWITCH_INTERVAL_S, Project
+from kpstudio.core.project import DB_NAME, Project
 from kpstudio.core.runs import record_run
 from kpstudio.core.skeleton import Skeleton
+from kpstudio.core.write_turn import EDIT_SWITCH_INTERVAL_S
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from kpstudio.core.schema import (
 )
 from kpstudio.core.skeleton import Skeleton, SkeletonError, normalise_name
 from kpstudio.core.skeleton_table import load_skeleton, write_skeleton
+from kpstudio.core.write_turn import WriteTurn
 
 DB_NAME = "project.kpstudio"
 LOCK_NAME = ".kpstudio.lock"
@@ -40,43 +40,10 @@ __all__ = ["Project", "ProjectError", "ProjectLockedError", "ImageRecord", "Labe
 # How long one of a worker's transactions may hold the write turn: a user's edit waits at most
 # this long (plus its own commit) behind a worker storing 100,000 predictions.
 WORKER_TURN_S = 0.005
-# A process that edits while a worker thread writes (the studio) sets Python's thread switch
-# interval to this: the default 5 ms is paid at each of an edit's handovers of the GIL from a
-# busy worker (measured: edits p90 51 ms at 5 ms, 6 ms at 0.5 ms, while predictions were stored).
-EDIT_SWITCH_INTERVAL_S = 0.0005
 # A worker handle checkpoints the WAL itself, outside the write turn, at most this often: with
 # SQLite's automatic checkpoints, the commit that crossed 1,000 WAL pages copied them into the
 # database inside its transaction, and a user's edit waited behind that (339 ms) or paid for it.
 WORKER_CHECKPOINT_S = 0.25
-
-
-class WriteTurn:
-    """Whose write comes next among one project's handles (the main one and its worker
-    handles). The main handle, where the user's edits are written, goes first: a worker's
-    transaction waits while an edit is waiting, so an edit waits for at most one worker
-    transaction, never for a queue of them."""
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._busy = False
-        self._urgent_waiting = 0
-
-    @contextlib.contextmanager
-    def take(self, urgent: bool) -> Iterator[None]:
-        with self._changed:
-            self._urgent_waiting += urgent
-            try:
-                while self._busy or (not urgent and self._urgent_waiting):
-                    self._changed.wait()
-            finally:
-                self._urgent_waiting -= urgent
-            self._busy = True
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._busy = False
-                self._changed.notify_all()
 
 
 class Project(LabelStore):

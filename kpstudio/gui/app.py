@@ -9,7 +9,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from kpstudio import __version__, resource_path
-from kpstudio.core.project import EDIT_SWITCH_INTERVAL_S
+from kpstudio.core.write_turn import EDIT_SWITCH_INTERVAL_S
 from kpstudio.gui.gc_policy import GuiThreadCollector
 
 _collector: GuiThreadCollector | None = None
