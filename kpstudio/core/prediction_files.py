@@ -33,6 +33,10 @@ class Prediction:
     path: str | None
     xy: np.ndarray  # (K, 2) float64, x then y, pixel-corner convention; NaN where missing
     confidence: np.ndarray  # (K,) float64 in [0, 1]
+    # Several objects per image (top-down models): which one (0 = the most certain) and how
+    # sure the model is that an object is there at all. Single-instance models: 0 and 1.0.
+    instance: int = 0
+    score: float = 1.0
 
 
 def write_predictions(
