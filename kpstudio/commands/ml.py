@@ -153,18 +153,31 @@ def cmd_evaluate(args) -> int:
         raise ValueError(f"run {run.id} was trained on keypoints "
                          f"{', '.join(predictor.skeleton.keypoints)}, the project now has "
                          f"{', '.join(data.skeleton.keypoints)}")  # fmt: skip
-    preds, bad = predictor.predict_files([data.paths[i] for i in indices],
-                                         progress=progress_bar("evaluating"))  # fmt: skip
+    found, bad = predictor.predict_files_instances([data.paths[i] for i in indices],
+                                                   progress=progress_bar("evaluating"))
     if bad:
         raise ValueError(f"{len(bad)} val image(s) could not be read: {bad[0][0]}: {bad[0][1]}")
-    pred = np.array([np.concatenate([p.xy, p.confidence[:, None]], axis=-1) for p in preds])
-    report = evaluation_report(pred, data, indices)
+    if predictor.top_down:
+        from kpstudio.core.instance_matching import evaluate_instances
+
+        xy, vis = data.objects()
+        report = evaluate_instances(
+            [[(p.xy, p.confidence, p.score) for p in objects] for objects in found],
+            xy[indices], vis[indices], list(data.skeleton.keypoints),
+            [data.image_ids[i] for i in indices],
+        )  # fmt: skip
+    else:
+        pred = np.array([np.concatenate([o[0].xy, o[0].confidence[:, None]], axis=-1)
+                         for o in found])  # fmt: skip
+        report = evaluation_report(pred, data, indices)
     report["run"], report["split"] = run.id, split
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     head = _headline(report)
     print(f"run {run.id} ({run.arch}, {run.status}) on {len(indices)} {split} images")
+    if predictor.top_down:
+        print(_objects_line(report))
     print(f"  mean {head['mean_px']:.2f} px   median {head['median_px']:.2f} px   "
           f"PCK@0.05 {head['pck@0.05']:.3f}   PCK@0.1 {head['pck@0.1']:.3f}   "
           f"PCK@5px {head['pck@5px']:.3f}")  # fmt: skip
@@ -174,6 +187,17 @@ def cmd_evaluate(args) -> int:
         print(f"  {name:<16}{h['mean_px']:>9.2f}{h['median_px']:>11.2f}{h['pck@0.05']:>10.3f}"
               f"{h['pck@5px']:>9.3f}")  # fmt: skip
     return 0
+
+
+def _objects_line(report: dict) -> str:
+    """What a model that finds several objects per image found: the line before its px error."""
+    def fmt(v):
+        return "n/a" if v is None else f"{v:.3f}"
+
+    return (f"  objects found {report['objects_found']}/{report['objects']} (OKS ≥ 0.5), images "
+            f"with every object {100 * report['images_all_found']:.0f} %   AP {fmt(report['ap'])}"
+            f"   AP50 {fmt(report['ap50'])}   AR {fmt(report['ar'])}   (px error: matched "
+            "objects)")  # fmt: skip
 
 
 def cmd_predict(args) -> int:
@@ -189,11 +213,13 @@ def cmd_predict(args) -> int:
     if not files:
         raise FileNotFoundError("no images found in " + ", ".join(map(str, args.inputs)))
     predictor = Predictor.from_file(args.model)
-    preds, bad = predictor.predict_files(files, progress=progress_bar("predicting"))
-    write_predictions(preds, predictor.skeleton, args.output)
+    found, bad = predictor.predict_files_instances(files, progress=progress_bar("predicting"))
+    preds = [p for objects in found for p in objects]
+    write_predictions(preds, predictor.skeleton, args.output, objects=predictor.top_down)
     for path, message in bad:  # names from other people's folders: printed escaped
         print(f"skipped {printable(path)}: {printable(message)}", file=sys.stderr)
-    print(f"predicted {len(preds)} images → {printable(args.output)}")
+    several = f", {len(preds)} objects" if predictor.top_down else ""
+    print(f"predicted {len(found)} images{several} → {printable(args.output)}")
     return 0
 
 

@@ -6,18 +6,23 @@ the same labels always give the same plan. The rules:
 
 - Working scale (network pixels per frame pixel) is the largest of: the whole frame in a
   BASE_SIDE input (what the default model's compute is budgeted for, never enlarging the
-  frame), the typical object spanning MIN_OBJECT_SPAN pixels (two cells of the encoder's
+  frame), the typical object spanning MIN_OBJECT_SPAN pixels (1.5 cells of the encoder's
   coarsest, stride-32 level), and the closest usually-labeled keypoints landing MIN_CELLS
   heatmap cells apart. It is capped by the compute budget (MAX_SIDE, MAX_SCALE, the image
   cache's memory, the heatmap values per training input).
-- Heatmap stride 4 (the measured head) when that scale meets the cell rule within the budget,
-  else stride 2 (half the scale for the same cells).
+- Heatmap stride 4 or 2, whichever meets the cell rule at the lower cost: stride 2 needs half
+  the scale for the same cells but costs STRIDE_COST[2] times as much per input pixel, so a
+  frame that stride 4 would have to enlarge by more than √1.6 gets stride 2 at the smaller
+  scale. The cost counted is that of the input the model sees when it predicts (the whole
+  frame, or a top-down crop): prediction cost is what a user pays on every frame of a video.
 - Training on crops around each object when a crop holding 95 % of the objects with a margin
   is smaller than the whole frame; on whole frames otherwise.
 - Batch size keeps the pixels per step near the measured 16 crops of 160 px.
 - Several objects per image, or small objects the budget could not enlarge enough, call for a
-  top-down model (find each object, then look at it closely). Until kpstudio has one the plan
-  says so and keeps the whole-image path.
+  top-down model: a light finder sees the whole frame at a low resolution (objects
+  FINDER_OBJECT_SPAN pixels across) and proposes each object's centre; the pose model sees a
+  crop around each centre at the planned scale. Since only crops are seen at that scale, the
+  whole-frame input cap (MAX_SIDE) does not bind it, only the image cache's memory does.
 
 Every figure of the plan comes with a sentence that explains it (`Plan.sentences`).
 No Qt, no TensorFlow.
@@ -32,10 +37,17 @@ from kpstudio.core.fingerprint import Fingerprint, from_project
 
 MIN_CELLS = 2.0  # the closest keypoints land at least this many heatmap cells apart
 STRIDES = (4, 2)  # heatmap strides the default model has, in order of preference (cost)
+# Inference time per input pixel relative to stride 4, measured on the 2-core CPU at a 320-px
+# input and batch 8 (benchmarks/bench_train.py): 11.7 ms at stride 4, 18.6 ms at stride 2.
+STRIDE_COST = {4: 1.0, 2: 1.6}
 BASE_SIDE = 320  # whole-frame input side the default model's compute is budgeted for
 MAX_SIDE = 640  # largest whole-frame input: prediction and validation cost grow with its area
 MAX_SCALE = 2.0  # enlarging frames further shows no more detail
-MIN_OBJECT_SPAN = 64  # px in the network: two cells at the encoder's stride 32
+# px in the network: 1.5 cells at the encoder's stride 32. Measured on openfield, 10 minutes on
+# the 2-core CPU: enlarged to 79 px by a 64-px rule (stride 4, 448 input) the mouse reached
+# 2.6 px where the 320 input (55 px) reached 2.25 px the same day; at 55 px with stride 2 it
+# reaches ~1.9 px (benchmarks/bench_quality.py).
+MIN_OBJECT_SPAN = 48
 MAX_CACHE_BYTES = 2 * 1024**3  # the letterboxed images kept in memory while training
 # Heatmap values (keypoints × cells) per training input. The head and its loss work per
 # keypoint per cell: 68 keypoints × 40² cells took ~50 ms of a ~250 ms step of 16 crops on two
@@ -47,6 +59,11 @@ MIN_BATCH, MAX_BATCH = 8, 32
 BASE_ZOOM, MAX_ZOOM = 0.2, 0.35  # zoom augmentation range, ± fraction
 SMALL_OBJECT = 0.25  # objects under this fraction of the frame side are "small in the frame"
 MULTIPLE = 32  # the default model's input sides are multiples of its coarsest stride
+# The finder (top-down) sees the typical object this many pixels across: enough to tell one
+# animal from two touching ones at its stride-4 centre map, at a small share of the pose cost.
+FINDER_OBJECT_SPAN = 48
+MIN_FINDER_SIDE = 96
+MAX_CACHED_SIDE = 1024  # the largest letterboxed frame a top-down run keeps in memory
 
 
 @dataclass
@@ -60,10 +77,12 @@ class Plan:
     augmentation: dict  # Augmentation fields the plan sets
     epochs: int | None  # None: as many as the time budget allows (300 without one)
     cells: float | None  # closest pair's typical distance in heatmap cells at this scale
-    path: str  # what trains: "crops" | "whole-image"
-    preferred: str  # what the data calls for: path, or "top-down" (not available yet)
+    path: str  # what trains: "crops" | "whole-image" | "top-down"
+    preferred: str  # what the data calls for (equal to path unless the user chose otherwise)
     sentences: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the user should know
+    # Top-down only: the finder's whole-frame input side (0: no finder, one object per image).
+    finder_size: int = 0
 
     def settings(self) -> dict:
         """The training settings, by TrainConfig name (stride is an architecture parameter)."""
@@ -71,17 +90,23 @@ class Plan:
                 "stride": self.stride, "batch_size": self.batch_size,
                 "augmentation": dict(self.augmentation), "epochs": self.epochs}  # fmt: skip
 
+    @property
+    def top_down(self) -> bool:
+        return self.path == "top-down"
+
     def to_dict(self) -> dict:
         out = asdict(self)
         out["fingerprint"] = self.fingerprint.to_dict()
         return out
 
 
-def make_plan(fp: Fingerprint, minutes: float | None = None, input_size: int | None = None) -> Plan:
+def make_plan(fp: Fingerprint, minutes: float | None = None, input_size: int | None = None,
+              top_down: bool | None = None) -> Plan:  # fmt: skip
     """The plan for a fingerprint (and a time budget in minutes, if there is one).
 
     `input_size`: the whole-frame input side the user chose; the crop, stride and batch are
-    then planned for the scale it gives."""
+    then planned for the scale it gives. `top_down`: the user's choice of path (None: the
+    data's)."""
     side = fp.frame_side
     span = fp.object_span.get("median")
     span95 = fp.object_span.get("p95")
@@ -90,10 +115,15 @@ def make_plan(fp: Fingerprint, minutes: float | None = None, input_size: int | N
     wants = {"fit": min(1.0, BASE_SIDE / side)}
     if span:
         wants["object"] = MIN_OBJECT_SPAN / span
-    options = [_at_stride(stride, fp, wants, cap, input_size) for stride in STRIDES]
-    met = [o for o in options if o["cells"] is None or o["cells"] >= MIN_CELLS - 1e-6]
-    # Most cells when none meets the rule; of equals, the smaller input (less compute).
-    chosen = met[0] if met else max(options, key=lambda o: (round(o["cells"], 3), -o["size"]))
+    chosen, options = _choose(fp, wants, cap, input_size, top_down=False)
+    multi = fp.objects_per_image.get("max", 1) > 1
+    small = bool(span95) and span95 <= SMALL_OBJECT * side and chosen["capped"]
+    preferred = "top-down" if (multi or small) else ("crops" if chosen["crop"] else "whole-image")
+    if top_down is None:
+        top_down = preferred == "top-down"
+    if top_down:  # crops at the planned scale only: the whole-frame cap does not bind
+        cap = min(MAX_SCALE, MAX_CACHED_SIDE / side, cache_side / side)
+        chosen, options = _choose(fp, wants, cap, input_size, top_down=True)
     scale, size, stride, crop = chosen["scale"], chosen["size"], chosen["stride"], chosen["crop"]
     train_side = crop or size
     batch = BASE_BATCH * (BASE_TRAIN_SIDE / train_side) ** 2
@@ -104,13 +134,38 @@ def make_plan(fp: Fingerprint, minutes: float | None = None, input_size: int | N
         spread = math.log(span95 / fp.object_span["p5"]) / 2
         zoom = min(MAX_ZOOM, max(BASE_ZOOM, round(spread * 20) / 20))
 
-    multi = fp.objects_per_image.get("max", 1) > 1
-    small = bool(span95) and span95 <= SMALL_OBJECT * side and chosen["capped"]
-    path = "crops" if crop else "whole-image"
+    path = "top-down" if top_down else ("crops" if crop else "whole-image")
     plan = Plan(fp, scale, size, crop, stride, batch, {"scale": zoom}, None, chosen["cells"],
-                path, "top-down" if (multi or small) else path)  # fmt: skip
+                path, preferred)  # fmt: skip
+    if top_down:
+        plan.finder_size = _finder_side(fp, size)
     plan.sentences, plan.notes = _explain(plan, wants, chosen, options, minutes, multi, small)
     return plan
+
+
+def _choose(fp: Fingerprint, wants: dict, cap: float, fixed: int | None, top_down: bool):
+    """(the chosen option, every option): of the strides that meet the cell rule, the cheapest
+    to predict with (the first of equals); when none does, the one with the most cells."""
+    options = [_at_stride(stride, fp, wants, cap, fixed, top_down) for stride in STRIDES]
+    met = [o for o in options if o["cells"] is None or o["cells"] >= MIN_CELLS - 1e-6]
+    if met:
+        return min(met, key=lambda o: _cost(o, top_down)), options
+    # Most cells when none meets the rule; of equals, the smaller input (less compute).
+    return max(options, key=lambda o: (round(o["cells"], 3), -o["size"])), options
+
+
+def _cost(option: dict, top_down: bool) -> float:
+    """Relative prediction cost: the predicted input's pixels × the stride's cost per pixel."""
+    side = option["crop"] if top_down and option["crop"] else option["size"]
+    return side * side * STRIDE_COST[option["stride"]]
+
+
+def _finder_side(fp: Fingerprint, size: int) -> int:
+    """The finder's whole-frame input side: the typical object FINDER_OBJECT_SPAN px across,
+    never more than the pose scale's frame."""
+    span = fp.object_span.get("median") or fp.frame_side
+    want = _ceil(FINDER_OBJECT_SPAN / span * fp.frame_side)
+    return max(MIN_FINDER_SIDE, min(size, want))
 
 
 def plan_for_project(project, minutes: float | None = None) -> Plan:
@@ -122,7 +177,8 @@ def plan_sentences(project, minutes: float | None = None) -> list[str]:
     return plan_for_project(project, minutes).sentences
 
 
-def _at_stride(stride: int, fp: Fingerprint, wants: dict, cap: float, fixed: int | None) -> dict:
+def _at_stride(stride: int, fp: Fingerprint, wants: dict, cap: float, fixed: int | None,
+               top_down: bool = False) -> dict:  # fmt: skip
     side, pair = fp.frame_side, fp.closest_pair
     wants = dict(wants)
     if pair and pair["distance"] > 0:
@@ -133,31 +189,32 @@ def _at_stride(stride: int, fp: Fingerprint, wants: dict, cap: float, fixed: int
     capped = want > cap + 1e-9
     if fixed:
         size, capped = fixed, False
-    crop = _crop(fp, size)
+    crop = _crop(fp, size, top_down)
     while (
         not fixed
         and size > MULTIPLE
         and len(fp.keypoints) * ((crop or size) / stride) ** 2 > MAX_HEATMAP_VALUES
     ):
         size, capped = size - MULTIPLE, True
-        crop = _crop(fp, size)
+        crop = _crop(fp, size, top_down)
     scale = size / side
     cells = pair["distance"] * scale / stride if pair else None
     return {"stride": stride, "wants": wants, "want": want, "size": size, "scale": scale,
             "crop": crop, "cells": cells, "capped": capped, "fixed": bool(fixed)}  # fmt: skip
 
 
-def _crop(fp: Fingerprint, size: int) -> int:
+def _crop(fp: Fingerprint, size: int, top_down: bool = False) -> int:
     """Training crop side at whole-frame input `size`: holds 95 % of the objects with a margin;
-    0 (whole frames) when that is no smaller than the frame."""
+    0 (whole frames) when that is no smaller than the frame, unless top-down (whose pose
+    model only ever sees crops)."""
     span95, scale = fp.object_span.get("p95"), size / fp.frame_side
     if span95:
         need = max(MIN_CROP, _ceil(CROP_GROWTH * span95 * scale + CROP_MARGIN))
     elif fp.keypoints_per_object <= 1:  # single points: a fixed window around each
         need = MIN_CROP
     else:
-        return 0
-    return need if need < size else 0
+        return size if top_down else 0
+    return need if (need < size or top_down) else 0
 
 
 def _explain(plan: Plan, wants, chosen, options, minutes, multi, small):
@@ -189,7 +246,15 @@ def _explain(plan: Plan, wants, chosen, options, minutes, multi, small):
                if span else "")  # fmt: skip
     out.append(f"{objects}{frame} frames → scale {s:.2f}, frames letterboxed to "
                f"{plan.input_size}×{plan.input_size}: {rule}.")  # fmt: skip
-    if plan.crop_size:
+    if plan.top_down:
+        out.append(
+            f"top-down: a finder sees the whole frame at {plan.finder_size}×{plan.finder_size} "
+            f"(objects ~{FINDER_OBJECT_SPAN} px across) and proposes each object's centre; the "
+            f"pose model sees a {plan.crop_size}×{plan.crop_size} crop around each centre at "
+            f"scale {s:.2f} (95 % of the objects, {span.get('p95', 0) * s:.0f} px at this scale, "
+            "with a margin)."
+        )
+    elif plan.crop_size:
         out.append(
             f"training on {plan.crop_size}×{plan.crop_size} crops around each object (95 % of "
             f"the objects, {span.get('p95', 0) * s:.0f} px at this scale, with a margin); "
@@ -208,7 +273,14 @@ def _explain(plan: Plan, wants, chosen, options, minutes, multi, small):
         )
         if plan.stride != STRIDES[0]:
             first = options[0]
-            limit = "the input size set" if chosen["fixed"] else "the most the budget allows"
+            if first["cells"] is not None and first["cells"] >= MIN_CELLS - 1e-6:
+                limit = (f"a {first['size']}-px input, costing "
+                         f"{_cost(first, plan.top_down) / _cost(chosen, plan.top_down):.2f}× "
+                         "as much to predict")  # fmt: skip
+            elif chosen["fixed"]:
+                limit = "the input size set"
+            else:
+                limit = "the most the budget allows"
             line += (f" (stride {first['stride']} would give {first['cells']:.1f} at scale "
                      f"{first['scale']:.2f}, {limit})")  # fmt: skip
         if plan.cells < MIN_CELLS - 1e-6:
@@ -238,16 +310,16 @@ def _explain(plan: Plan, wants, chosen, options, minutes, multi, small):
     if plan.preferred == "top-down":
         reason = (f"up to {per_image['max']} objects per image" if multi else
                   f"objects ~{span['p95']:.0f} px in {fp.frame_side:.0f}-px frames, too small "
-                  "for the budget to enlarge enough")  # fmt: skip
-        fallback = (
-            "the single-instance model, trained on the first object of each image"
-            if multi else f"whole frames at scale {s:.2f}"
-        )  # fmt: skip
-        notes.append(
-            f"a top-down model (find each object, then look at it closely) would be chosen: "
-            f"{reason}; kpstudio has none yet, so this plan uses {fallback}"
-        )
-        out.append(notes[-1] + ".")
+                  "for a whole-frame input to show their detail")  # fmt: skip
+        if plan.top_down:
+            out.append(f"why top-down: {reason}; every labeled object trains, and prediction "
+                       "returns each object found with a score.")  # fmt: skip
+        else:
+            fallback = ("a single-instance model, trained on the first object of each image"
+                        if multi else f"whole frames at scale {s:.2f}")  # fmt: skip
+            notes.append(f"the data calls for a top-down model ({reason}); this run uses "
+                         f"{fallback}, as set by the user")  # fmt: skip
+            out.append(notes[-1] + ".")
     return out, notes
 
 

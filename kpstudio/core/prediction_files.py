@@ -24,6 +24,8 @@ from kpstudio.core.skeleton import Skeleton
 
 PREDICTION_SUFFIXES = (".csv", ".json")
 CSV_HEADER = ("image", "keypoint", "x", "y", "confidence")
+# Models that find several objects per image also say which object and how sure they are of it.
+CSV_HEADER_OBJECTS = ("image", "instance", "score", "keypoint", "x", "y", "confidence")
 
 
 @dataclass
@@ -40,10 +42,13 @@ class Prediction:
 
 
 def write_predictions(
-    preds: Iterable[Prediction], skeleton: Skeleton | Sequence[str], out: str | os.PathLike
+    preds: Iterable[Prediction], skeleton: Skeleton | Sequence[str], out: str | os.PathLike,
+    objects: bool = False,
 ) -> Path:
     """Write predictions to `out` by its suffix: .json (a list of {"image", "keypoints":
     {name: {"x", "y", "confidence"}}}) or .csv (columns image, keypoint, x, y, confidence).
+    `objects` (a model that finds several objects per image, one Prediction per object): each
+    JSON entry also has "instance" and "score", the CSV columns instance and score.
 
     A keypoint without a finite position or confidence is left out rather than written as NaN,
     which JSON cannot hold. The file appears whole or not at all (formats.files.write_text).
@@ -56,22 +61,31 @@ def write_predictions(
     names = list(skeleton.keypoints if isinstance(skeleton, Skeleton) else skeleton)
     # Formatted in memory first, so a bad prediction raises before any file is touched.
     if suffix == ".json":
-        rows = [
-            {"image": p.path, "keypoints": {n: {"x": x, "y": y, "confidence": c}
-                                            for n, x, y, c in _points(names, p)}}
-            for p in preds
-        ]  # fmt: skip
+        rows = []
+        for p in preds:
+            row = {"image": p.path}
+            if objects:
+                row.update(instance=int(p.instance), score=_finite(p.score))
+            row["keypoints"] = {n: {"x": x, "y": y, "confidence": c}
+                                for n, x, y, c in _points(names, p)}  # fmt: skip
+            rows.append(row)
         text = json.dumps(rows, indent=1, allow_nan=False)
     else:
         buffer = io.StringIO(newline="")
         writer = csv.writer(buffer)
-        writer.writerow(CSV_HEADER)
+        writer.writerow(CSV_HEADER_OBJECTS if objects else CSV_HEADER)
         for p in preds:
+            which = [int(p.instance), _finite(p.score)] if objects else []
             for n, x, y, c in _points(names, p):
-                writer.writerow(csv_row([p.path or "", n, x, y, c]))
+                writer.writerow(csv_row([p.path or "", *which, n, x, y, c]))
         text = buffer.getvalue()
     write_text(out, text)
     return out
+
+
+def _finite(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def _points(names: list[str], pred: Prediction):

@@ -1,4 +1,5 @@
-"""Stored model predictions: one row per keypoint of instance 0, per run and image.
+"""Stored model predictions: one row per keypoint of each object found, per run and image
+(instance 0 is the model's most certain object; a single-object model stores only it).
 
 Predicting every unlabeled image once and keeping the answers lets the studio rank images by
 how unsure the model is and overlay a prediction without loading the model again.
@@ -36,27 +37,29 @@ def _as_arrays(rows, index: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return xy, confidence
 
 
-def store_predictions(
-    project: Project, run_id: str, results: dict[int, tuple[np.ndarray, np.ndarray]]
-) -> None:
-    """Write `results` {image id: (xy (K, 2), confidence (K,))} of `run_id`, replacing that
-    run's rows for those images; unlabeled images become 'predicted'. Written in short
+def store_predictions(project: Project, run_id: str, results: dict) -> None:
+    """Write `results` of `run_id`, replacing that run's rows for those images; unlabeled images
+    become 'predicted'. `results` maps an image id to one object (xy (K, 2), confidence (K,))
+    or to a list of objects (a model that finds several: instance 0 first). Written in short
     transactions (Project.write_in_turns; each image's answer whole), so a label edit of the
     user waits a few milliseconds, not the ~10 s that 100,000 answers take in one."""
     ids = _keypoint_ids(project)
     rows: dict[int, list[tuple]] = {}  # checked in full before anything is written
-    for image_id, (xy, confidence) in results.items():
-        xy, confidence = np.asarray(xy, np.float64), np.asarray(confidence, np.float64)
-        if xy.shape != (len(ids), 2) or confidence.shape != (len(ids),):
-            raise ValueError(
-                f"a prediction for image {image_id} must have {len(ids)} keypoints, "
-                f"not xy {xy.shape} and confidence {confidence.shape}"
+    for image_id, found in results.items():
+        objects = found if isinstance(found, list) else [found]
+        rows[int(image_id)] = []
+        for instance, (xy, confidence) in enumerate(objects):
+            xy, confidence = np.asarray(xy, np.float64), np.asarray(confidence, np.float64)
+            if xy.shape != (len(ids), 2) or confidence.shape != (len(ids),):
+                raise ValueError(
+                    f"a prediction for image {image_id} must have {len(ids)} keypoints, "
+                    f"not xy {xy.shape} and confidence {confidence.shape}"
+                )
+            rows[int(image_id)].extend(
+                (run_id, int(image_id), instance, kp_id, float(x), float(y), float(conf))
+                for kp_id, (x, y), conf in zip(ids, xy, confidence)
+                if np.isfinite(x) and np.isfinite(y) and np.isfinite(conf)
             )
-        rows[int(image_id)] = [
-            (run_id, int(image_id), 0, kp_id, float(x), float(y), float(conf))
-            for kp_id, (x, y), conf in zip(ids, xy, confidence)
-            if np.isfinite(x) and np.isfinite(y) and np.isfinite(conf)
-        ]
 
     def write(conn, chunk) -> None:
         conn.executemany(
@@ -96,6 +99,19 @@ def load_prediction(
     return _as_arrays(rows, _keypoint_index(project))
 
 
+def load_objects(project: Project, image_id: int, run_id: str) -> list[tuple]:
+    """Every object `run_id` found on the image, instance 0 first: [(xy (K, 2), confidence
+    (K,)), ...] ([] when it has no prediction there)."""
+    rows = project.query(
+        "SELECT instance, keypoint_id, x, y, confidence FROM predictions "
+        "WHERE run_id = ? AND image_id = ? ORDER BY instance",
+        (run_id, image_id),
+    )
+    index = _keypoint_index(project)
+    return [_as_arrays([row[1:] for row in group], index)
+            for _, group in itertools.groupby(rows, key=lambda row: row[0])]  # fmt: skip
+
+
 def lowest_confidence(
     project: Project, run_id: str, unlabeled_only: bool = False
 ) -> list[tuple[int, float]]:
@@ -119,28 +135,30 @@ def predicted_image_count(project: Project, run_id: str) -> int:
 
 
 def stored_predictions(project: Project, run_id: str) -> list[Prediction]:
-    """Every image `run_id` predicted, in image order: path relative to the project folder
-    (as stored, so the file stays valid when the project moves), xy (K, 2) in original image
-    pixels with NaN where a keypoint has no stored point, confidence (K,)."""
+    """Every object `run_id` found, in image order (instance 0 first): path relative to the
+    project folder (as stored, so the file stays valid when the project moves), xy (K, 2) in
+    original image pixels with NaN where a keypoint has no stored point, confidence (K,)."""
     index = _keypoint_index(project)
     rows = project.query(
-        "SELECT i.id, i.path, p.keypoint_id, p.x, p.y, p.confidence FROM predictions p "
-        "JOIN images i ON i.id = p.image_id WHERE p.run_id = ? AND p.instance = 0 "
-        "ORDER BY i.id",
+        "SELECT i.id, i.path, p.instance, p.keypoint_id, p.x, p.y, p.confidence "
+        "FROM predictions p JOIN images i ON i.id = p.image_id WHERE p.run_id = ? "
+        "ORDER BY i.id, p.instance",
         (run_id,),
     )
     return [
-        Prediction(path, *_as_arrays([row[2:] for row in group], index))
-        for (_, path), group in itertools.groupby(rows, key=lambda row: row[:2])
+        Prediction(path, *_as_arrays([row[3:] for row in group], index), instance)
+        for (_, path, instance), group in itertools.groupby(rows, key=lambda row: row[:3])
     ]
 
 
 def export_stored_predictions(project: Project, run_id: str, out: str | os.PathLike) -> int:
     """Write the stored predictions of `run_id` to `out` (.csv or .json, see
-    kpstudio.core.prediction_files); returns the number of images written."""
+    kpstudio.core.prediction_files; with instance columns when the run found several objects
+    on an image); returns the number of images written."""
     preds = stored_predictions(project, run_id)
     if not preds:
         raise ProjectError(f"run {run_id} has no stored predictions to export; predict the "
                            "unlabeled images with it first")  # fmt: skip
-    write_predictions(preds, project.skeleton, out)
-    return len(preds)
+    write_predictions(preds, project.skeleton, out,
+                      objects=any(p.instance > 0 for p in preds))  # fmt: skip
+    return len({p.path for p in preds})

@@ -29,6 +29,16 @@ class TrainingSet:
     notes: list[str] = field(default_factory=list)  # what the user should know about the data
     # The labels' fingerprint over every instance (the plan's input); None: from instance 0.
     label_fingerprint: Fingerprint | None = None
+    # Every labeled instance (M = most instances on one image; padding has visibility 0):
+    # what a top-down model trains on. None: instance 0 only (xy, visibility).
+    objects_xy: np.ndarray | None = None  # (N, M, K, 2) float32, NaN where absent
+    objects_visibility: np.ndarray | None = None  # (N, M, K) int8
+
+    def objects(self) -> tuple[np.ndarray, np.ndarray]:
+        """(xy (N, M, K, 2), visibility (N, M, K)) of every labeled instance of each image."""
+        if self.objects_xy is None:
+            return self.xy[:, None], self.visibility[:, None]
+        return self.objects_xy, self.objects_visibility
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -42,6 +52,8 @@ class TrainingSet:
             self.skeleton, self.project_folder, [self.image_ids[i] for i in idx],
             [self.paths[i] for i in idx], self.sizes[idx], self.xy[idx], self.visibility[idx],
             [self.split[i] for i in idx], list(self.notes), self.label_fingerprint,
+            None if self.objects_xy is None else self.objects_xy[idx],
+            None if self.objects_visibility is None else self.objects_visibility[idx],
         )  # fmt: skip
 
     def fingerprint(self) -> Fingerprint:
@@ -54,10 +66,11 @@ class TrainingSet:
 
 
 def snapshot(project: Project) -> TrainingSet:
-    """Every labeled, readable image of the project with its first instance.
+    """Every labeled, readable image of the project: its first instance (xy, visibility) and
+    every labeled instance (objects()).
 
-    The models locate one instance per image. Images holding several instances are trained on
-    their first (instance 0) and the user is told so, rather than silently dropping the rest."""
+    A single-instance model trains on the first instance of each image (the user is told when
+    images hold more); a top-down model trains on every one."""
     skeleton = project.skeleton
     if skeleton is None:
         raise ValueError(f"project {project.folder} has no skeleton: nothing to train")
@@ -65,6 +78,7 @@ def snapshot(project: Project) -> TrainingSet:
     ids, paths, sizes, xys, vis, split = [], [], [], [], [], []
     multi = 0
     labeled_images = []  # every labeled instance, for the fingerprint
+    objects = []
     for record in project.images():
         if record.status not in ("partial", "done"):
             continue
@@ -79,17 +93,25 @@ def snapshot(project: Project) -> TrainingSet:
         sizes.append((record.width, record.height))
         xys.append(instances[0].xy.astype(np.float32))
         vis.append(instances[0].visibility)
+        objects.append([i for i in instances if i.labeled().any()])
         split.append(record.split)
     notes = []
     if multi:
         notes.append(
-            f"{multi} image(s) hold several instances; the single-instance model trains on the "
+            f"{multi} image(s) hold several instances; a single-instance model trains on the "
             "first instance of each (instance 0) and predicts one instance per image"
         )
+    m = max((len(o) for o in objects), default=1)
+    objects_xy = np.full((len(objects), m, k, 2), np.nan, dtype=np.float32)
+    objects_vis = np.zeros((len(objects), m, k), dtype=np.int8)
+    for n, found in enumerate(objects):
+        for j, inst in enumerate(found):
+            objects_xy[n, j], objects_vis[n, j] = inst.xy, inst.visibility
     return TrainingSet(
         skeleton, project.folder, ids, paths,
         np.array(sizes, dtype=np.int64).reshape(-1, 2),
         np.array(xys, dtype=np.float32).reshape(-1, k, 2),
         np.array(vis, dtype=np.int8).reshape(-1, k), split, notes,
         fingerprint(skeleton.keypoints, labeled_images, len(skeleton.flip_pairs)) if ids else None,
+        objects_xy, objects_vis,
     )  # fmt: skip

@@ -20,7 +20,7 @@ from kpstudio.core.image_reader import read_image
 from kpstudio.core.labelset import Visibility
 from kpstudio.core.point_state import PointState
 from kpstudio.core.prediction_files import Prediction
-from kpstudio.core.predictions import load_prediction, store_predictions
+from kpstudio.core.predictions import load_objects, load_prediction, store_predictions
 from kpstudio.core.project import ProjectError
 from kpstudio.core.runs import get_run
 from kpstudio.gui.document import Document
@@ -95,17 +95,17 @@ class ReviewController(QObject):
         image = self._pixels(image_id, path)
         if image is None:
             image = read_image(path)
-        pred = self.predictor.predict_array(image)
-        self.overlay.show_prediction(image_id, pred, f"prediction of run {self.run_id}")
+        objects = self.predictor.predict_instances([image])[0]
+        self.overlay.show_objects(image_id, objects, f"prediction of run {self.run_id}")
 
     def on_image_shown(self, image_id: int) -> None:
         """Overlay the stored prediction of an image that has no labels yet."""
         doc = self._document()
         if doc is None or doc.labels(image_id):
             return
-        stored = load_prediction(doc.project, image_id)
+        stored = load_prediction(doc.project, image_id)  # finds the newest run's answer
         if stored is not None:
-            self.overlay.show_prediction(image_id, Prediction(None, *stored), "stored prediction")
+            self._show_stored(doc, image_id, None, "stored prediction")
 
     def predict_unlabeled(self) -> None:
         """Predict every unlabeled image with the active model and mark them 'predicted'."""
@@ -146,8 +146,10 @@ class ReviewController(QObject):
 
             predictor = cached or Predictor.from_file(path)
             _check_skeleton(predictor, names, run.id)
-            preds, _bad = predictor.predict_files(list(images), batch_size=16, progress=progress)
-            results = {images[p.path]: (p.xy, p.confidence) for p in preds}
+            found, _bad = predictor.predict_files_instances(list(images), batch_size=16,
+                                                            progress=progress)  # fmt: skip
+            results = {images[objects[0].path]: [(p.xy, p.confidence) for p in objects]
+                       for objects in found if objects}  # fmt: skip
             # Stored here, not in the UI thread: 100,000 answers take ~10 s to write.
             doc.write_in_worker(lambda store: store_predictions(store, run.id, results))
             stored.append(results)
@@ -169,28 +171,72 @@ class ReviewController(QObject):
         doc = self._watched
         if doc is None or current not in image_ids or doc.labels(current):
             return
-        stored = load_prediction(doc.project, current, run_id)
-        if stored is not None:
-            self.overlay.show_prediction(current, Prediction(None, *stored),
-                                         f"prediction of run {run_id}")  # fmt: skip
+        self._show_stored(doc, current, run_id, f"prediction of run {run_id}")
+
+    def _show_stored(self, doc: Document, image_id: int, run_id: str | None, what: str) -> None:
+        if run_id is None:
+            rows = doc.project.query(
+                "SELECT p.run_id FROM predictions p JOIN runs r ON r.id = p.run_id "
+                "WHERE p.image_id = ? ORDER BY r.created DESC LIMIT 1", (image_id,))  # fmt: skip
+            if not rows:
+                return
+            run_id = rows[0][0]
+        objects = [Prediction(None, xy, conf, i)
+                   for i, (xy, conf) in enumerate(load_objects(doc.project, image_id, run_id))]
+        if objects:
+            self.overlay.show_objects(image_id, objects, what)
 
     def accept(self) -> int:
-        """Turn the shown prediction into labels for the keypoints not labeled yet."""
+        """Turn the shown prediction into labels for the keypoints not labeled yet: each object
+        found fills the labeled instance it lies on (the one whose labeled points are nearest),
+        or a new instance; one undo step for all."""
         doc, shown = self._document(), self.overlay.shown
         if doc is None or shown is None or shown[0] != self._current_image():
             return 0
-        image_id, pred = shown
-        have = set(doc.points(image_id))
+        image_id = shown[0]
         image = doc.image(image_id)
+        labeled = {}
+        for lab in doc.labels(image_id):
+            labeled.setdefault(lab.instance, {})[lab.keypoint] = lab
+        targets = _instances_for(self.overlay.shown_objects, labeled, doc.skeleton.keypoints)
         points = {}
-        for name, (x, y) in zip(doc.skeleton.keypoints, pred.xy):
-            if name not in have and np.isfinite(x) and np.isfinite(y):
-                # A model may answer a hair outside the image; a label must lie inside it.
-                x, y = min(max(float(x), 0.0), image.width), min(max(float(y), 0.0), image.height)
-                points[(0, name)] = PointState(x, y, Visibility.VISIBLE, "prediction-accepted")
+        for pred, instance in zip(self.overlay.shown_objects, targets):
+            have = set(labeled.get(instance, {}))
+            for name, (x, y) in zip(doc.skeleton.keypoints, pred.xy):
+                if name not in have and np.isfinite(x) and np.isfinite(y):
+                    # A model may answer a hair outside the image; a label must lie inside it.
+                    x = min(max(float(x), 0.0), image.width)
+                    y = min(max(float(y), 0.0), image.height)
+                    points[(instance, name)] = PointState(x, y, Visibility.VISIBLE,
+                                                          "prediction-accepted")  # fmt: skip
         self.overlay.clear()
         doc.paste_points(image_id, points, "Accept prediction")
         return len(points)
+
+
+def _instances_for(objects: list[Prediction], labeled: dict, names) -> list[int]:
+    """The label instance each predicted object goes to: the labeled instance whose points lie
+    nearest its own (mean distance over the keypoints both have, within the object's size),
+    each at most once; otherwise a new instance number."""
+    free = sorted(labeled)
+    out, next_new = [], max(labeled, default=-1) + 1
+    for pred in objects:
+        best, best_d = None, np.inf
+        span = np.nanmax(pred.xy, axis=0) - np.nanmin(pred.xy, axis=0) if len(pred.xy) else [0]
+        reach = max(float(np.nanmax(span)), 1.0)
+        for instance in free:
+            d = [np.hypot(x - labeled[instance][n].x, y - labeled[instance][n].y)
+                 for n, (x, y) in zip(names, pred.xy)
+                 if n in labeled[instance] and np.isfinite(labeled[instance][n].x)
+                 and np.isfinite(x)]  # fmt: skip
+            if d and np.mean(d) < min(best_d, reach):
+                best, best_d = instance, float(np.mean(d))
+        if best is None:
+            best, next_new = next_new, next_new + 1
+        elif best in free:
+            free.remove(best)
+        out.append(best)
+    return out
 
 
 def _check_skeleton(predictor, names, run_id: str) -> None:

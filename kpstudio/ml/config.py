@@ -18,6 +18,10 @@ class Augmentation:
     noise: float = 6.0  # max std of gaussian pixel noise
 
 
+# Top-down training without augmentation: crops centred on each object, nothing else changed.
+NO_AUGMENTATION = Augmentation(rotation_deg=0.0, scale=0.0, shift=0.0, flip=False,
+                               brightness=0.0, contrast=0.0, noise=0.0)  # fmt: skip
+
 DEFAULT_INPUT_SIZE = {"default": 320, "seed": 64}
 DEFAULT_LEARNING_RATE = {"default": 2e-3, "seed": 1e-3}
 DEFAULT_BATCH_SIZE = {"default": 16, "seed": 32}
@@ -50,6 +54,9 @@ class TrainConfig:
     # the settings the user set instead of the plan's (name → value): see kpstudio.ml.planning.
     plan: dict | None = None
     overrides: dict = field(default_factory=dict)
+    # Top-down (a finder, then the pose model on a crop around each object found): None
+    # follows the plan, True / False is the user's choice.
+    top_down: bool | None = None
 
     def resolved(self) -> TrainConfig:
         """A copy with the architecture defaults filled in (what is stored with the run)."""

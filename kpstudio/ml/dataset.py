@@ -53,29 +53,46 @@ def load_letterboxed(
 
 def training_dataset(
     cache: Letterboxed, batch_size: int, seed: int, augment: Augmentation | None,
-    flip_permutation: list[int] | None, crop: int | None = None,
+    flip_permutation: list[int] | None, crop: int | None = None, centred: float | None = None,
 ) -> tf.data.Dataset:  # fmt: skip
     """Endless shuffled, augmented batches (the trainer decides how many make an epoch).
 
     `crop` (with augmentation): batches are crop×crop windows of the augmented letterboxed
     image, placed at random around the labeled keypoints. A fully convolutional model trained
-    so sees the animal at the full input resolution for a fraction of the compute."""
+    so sees the animal at the full input resolution for a fraction of the compute.
+
+    Several objects per image (cache.xy (N, M, K, 2), weight (N, M, K)): each time an image is
+    drawn, one of its labeled objects is picked at random and is the one to locate. `centred`
+    (a share of the crop side): crops are centred on that object's box, jittered by at most
+    this much, as a top-down pose model sees them."""
     size = cache.images.shape[1]
     ds = tf.data.Dataset.from_tensor_slices((cache.images, cache.xy, cache.weight))
     ds = ds.shuffle(len(cache.images), seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.batch(batch_size, drop_remainder=True)
+    if cache.xy.ndim == 4:
+        ds = ds.map(_pick_object, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
     if augment is not None:
         perm = flip_permutation if (augment.flip and flip_permutation) else None
         # Augmenting whole batches: one transform op per batch costs far less CPU than one per
         # image, and the CPU is what trains the model too.
-        fn = _augmenter(size, augment, perm, crop or size)
+        fn = _augmenter(size, augment, perm, crop or size, centred)
         ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
     else:
         ds = ds.map(lambda im, xy, w: (tf.cast(im, tf.float32), xy, w))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _augmenter(size: int, aug: Augmentation, perm: list[int] | None, crop: int):
+def _pick_object(images, xy, weight):
+    """(B, M, K, 2), (B, M, K) → one labeled object per image, picked at random."""
+    labeled = tf.reduce_any(weight > 0, axis=-1)  # (B, M)
+    logits = tf.where(labeled, 0.0, -1e9)
+    pick = tf.random.categorical(logits, 1)[:, 0]
+    return (images, tf.gather(xy, pick, axis=1, batch_dims=1),
+            tf.gather(weight, pick, axis=1, batch_dims=1))  # fmt: skip
+
+
+def _augmenter(size: int, aug: Augmentation, perm: list[int] | None, crop: int,
+               centred: float | None = None):  # fmt: skip
     s, c = float(size), float(crop)
     centre = (s - 1.0) / 2.0  # in pixel-index coordinates (centres at integers)
     perm_t = tf.constant(perm, dtype=tf.int32) if perm else None
@@ -99,9 +116,9 @@ def _augmenter(size: int, aug: Augmentation, perm: list[int] | None, crop: int):
         qx, qy = xy[..., 0] - 0.5 - centre, xy[..., 1] - 0.5 - centre
         xy = tf.stack([cos * qx - sin * qy + centre + tx[:, None] + 0.5,
                        sin * qx + cos * qy + centre + ty[:, None] + 0.5], axis=-1)  # fmt: skip
-        if crop < size:
+        if crop < size or centred is not None:
             # Crop window: around the labeled points' box, jittered as far as the box allows.
-            origin = _crop_origin(xy, weight * _inside(xy, s), s, c, u[:, 8:10])
+            origin = _crop_origin(xy, weight * _inside(xy, s), s, c, u[:, 8:10], centred)
             xy = xy - origin[:, None, :]
             tx, ty = tx - origin[:, 0], ty - origin[:, 1]
         # The image transform wants the inverse map (output pixel → input pixel).
@@ -143,8 +160,10 @@ def _inside(xy, side: float):
     return tf.cast(tf.reduce_all((xy >= 0.0) & (xy <= side), axis=-1), tf.float32)
 
 
-def _crop_origin(xy, weight, size: float, crop: float, u):
-    """Top-left corner (B, 2) of a crop×crop window holding the labeled points where it can."""
+def _crop_origin(xy, weight, size: float, crop: float, u, centred: float | None = None):
+    """Top-left corner (B, 2) of a crop×crop window holding the labeled points where it can;
+    `centred`: centred on their box, jittered by at most that share of the crop (and never
+    clipped to the frame: a top-down crop at the frame's edge is padded the same way)."""
     labeled = weight > 0
     big = 1e9
     lo = tf.reduce_min(tf.where(labeled[..., None], xy, big), axis=1)
@@ -152,6 +171,8 @@ def _crop_origin(xy, weight, size: float, crop: float, u):
     has = tf.reduce_any(labeled, axis=1)[:, None]
     centre = tf.where(has, (lo + hi) / 2.0, size / 2.0)
     extent = tf.where(has, hi - lo, 0.0)
+    if centred is not None:
+        return tf.round(centre - crop / 2.0 + u * centred * crop)
     slack = tf.maximum(0.0, (crop - extent) / 2.0 - 4.0)  # keep 4 px between points and edge
     origin = centre - crop / 2.0 + u * slack
     return tf.clip_by_value(origin, 0.0, size - crop)

@@ -15,7 +15,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import tempfile
 import warnings
 import zipfile
@@ -24,20 +23,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kpstudio.core.regular_files import FileRefused, open_regular, quote
-from kpstudio.core.skeleton import Skeleton, SkeletonError
-from kpstudio.ml.weight_layout import LayoutError, check_architecture, expected_weight_shapes
+from kpstudio.core.regular_files import FileRefused, open_regular
+from kpstudio.core.skeleton import Skeleton
+from kpstudio.ml.model_manifest import (
+    FINDER_WEIGHTS_NAME,
+    FORMAT,
+    FORMAT_VERSION,
+    KNOWN_ARCHITECTURES,
+    MANIFEST_NAME,
+    WEIGHTS_NAME,
+    ModelFileError,
+    check_manifest,
+    misfit,
+)
+from kpstudio.ml.weight_layout import expected_weight_shapes
 
 if TYPE_CHECKING:
     import keras
 
-FORMAT = "kpstudio-model"
-FORMAT_VERSION = 1
-MANIFEST_NAME = "manifest.json"
-WEIGHTS_NAME = "model.weights.h5"
-# Mirrors kpstudio.ml.models.ARCHITECTURES (a test keeps them equal): importing models would
-# import TensorFlow, and read_manifest must stay cheap.
-KNOWN_ARCHITECTURES = ("default", "seed")
+__all__ = ["FORMAT", "FORMAT_VERSION", "KNOWN_ARCHITECTURES", "MANIFEST_NAME", "WEIGHTS_NAME",
+           "ModelFileError", "load_model_file", "load_top_down_file", "read_manifest",
+           "save_model_file"]  # fmt: skip
 
 # Zip-bomb guards. The seed model at a 256 px input has ~1 G parameters (4 GiB of float32), so
 # the weights limit is generous; the ratio limit is what stops a bomb: float weights barely
@@ -53,7 +59,6 @@ ALLOWED_FLAG_BITS = 0x0002 | 0x0004 | 0x0008 | 0x0800
 # HDF5's own bookkeeping beyond the raw float32 arrays: a header plus a little per array.
 WEIGHTS_OVERHEAD_BYTES = 1 << 20
 WEIGHTS_OVERHEAD_PER_ARRAY = 16 << 10
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 PREPROCESSING = {
@@ -63,10 +68,6 @@ PREPROCESSING = {
     "coordinates": "pixel corners",
 }
 OUTPUT = "(B, K, 3): x, y in input pixels, confidence"
-
-
-class ModelFileError(ValueError):
-    """A file is not a usable kpstudio model file; the message names the file and the problem."""
 
 
 def save_model_file(
@@ -79,8 +80,14 @@ def save_model_file(
     skeleton: Skeleton,
     metrics: dict | None = None,
     extra: dict | None = None,
+    finder: keras.Model | None = None,
+    top_down: dict | None = None,
 ) -> Path:
-    """Write `model` as a .kpmodel at `path` (atomically: a crash leaves the old file or none)."""
+    """Write `model` as a .kpmodel at `path` (atomically: a crash leaves the old file or none).
+
+    A top-down model also gives its `finder` (a one-keypoint default model) and `top_down`
+    (frame_size, finder_size, crop_size, max_objects, min_separation); `model` is then the pose
+    model, whose input is the crop."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -128,13 +135,21 @@ def save_model_file(
         if clash:
             raise ValueError(f"extra manifest keys {clash} would overwrite kpstudio's own fields")
         manifest.update(extra or {})
+        if finder is not None:
+            finder_weights = Path(tmp, FINDER_WEIGHTS_NAME)
+            finder.save_weights(finder_weights)
+            manifest["top_down"] = {**(top_down or {}), "finder_weights": {
+                "file": FINDER_WEIGHTS_NAME, "sha256": _sha256_file(finder_weights),
+                "shapes": _weight_shapes(finder)}}  # fmt: skip
         text = json.dumps(manifest, indent=2, default=_json_default)
-        _check_manifest(json.loads(text), path)  # never write a file we would refuse to load
+        check_manifest(json.loads(text), path)  # never write a file we would refuse to load
         staged = Path(tmp, path.name)
         with zipfile.ZipFile(staged, "w") as zf:
             zf.writestr(MANIFEST_NAME, text, compress_type=zipfile.ZIP_DEFLATED)
             # Stored, not deflated: float weights hardly compress and loading stays fast.
             zf.write(weights, WEIGHTS_NAME, compress_type=zipfile.ZIP_STORED)
+            if finder is not None:
+                zf.write(finder_weights, FINDER_WEIGHTS_NAME, compress_type=zipfile.ZIP_STORED)
         os.replace(staged, path)
     return path
 
@@ -147,74 +162,80 @@ def read_manifest(path: str | os.PathLike) -> dict:
 
 
 def load_model_file(path: str | os.PathLike) -> tuple[dict, keras.Model]:
-    """(manifest, model): the model rebuilt from our code, with the file's verified weights."""
+    """(manifest, model): the model rebuilt from our code, with the file's verified weights.
+    For a top-down file the model is its pose model (see load_top_down_file)."""
     path = Path(path)
     with _open_zip(path) as zf:
         manifest = _read_checked_manifest(zf, path)
-        from kpstudio.ml.models import build_model  # TensorFlow only once the file looks right
-
         arch = manifest["architecture"]
-        with tempfile.TemporaryDirectory(prefix="kpmodel-") as tmp:
-            weights = Path(tmp, WEIGHTS_NAME)  # our fixed name, never the member's
-            digest = hashlib.sha256()
-            try:
-                with zf.open(WEIGHTS_NAME) as src, weights.open("wb") as dst:
-                    for chunk in iter(lambda: src.read(1 << 20), b""):
-                        digest.update(chunk)
-                        dst.write(chunk)
-            except (zipfile.BadZipFile, EOFError, zlib.error) as exc:  # zip's own CRC check
-                raise ModelFileError(
-                    f"{path}: the model weights cannot be unpacked ({exc}); the file is damaged "
-                    "or was altered"
-                ) from None
-            if digest.hexdigest() != manifest["weights"]["sha256"]:
-                raise ModelFileError(
-                    f"{path}: the model weights do not match their hash in the manifest; the "
-                    "file is damaged or was altered"
-                )
-
-            def misfit(problem: str) -> ModelFileError:
-                return _misfit(path, manifest, problem)
-
-            # The shapes the file records must be those the architecture has, checked before a
-            # layer is built (the parameters were bounded by _check_manifest).
-            expected = expected_weight_shapes(
-                arch["name"], arch["params"], manifest["num_keypoints"], manifest["input_size"]
-            )
-            saved = manifest["weights"].get("shapes")
-            if saved is not None and sorted(saved) != sorted(expected):
-                raise misfit(f"{len(saved)} weight arrays saved, {len(expected)} expected, "
-                             "of other shapes")  # fmt: skip
-            try:
-                model = build_model(
-                    arch["name"], manifest["num_keypoints"], manifest["input_size"],
-                    **arch["params"],
-                )  # fmt: skip
-            except (TypeError, ValueError) as exc:
-                raise misfit(str(exc).strip().splitlines()[0]) from None
-            if saved is not None and saved != _weight_shapes(model):
-                raise misfit(f"{len(saved)} weight arrays saved, {len(model.weights)} built, "
-                             "of other shapes")  # fmt: skip
-            try:
-                # Keras only warns when part of a model finds no weights in the file (that part
-                # keeps its random initial values): an error here.
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    model.load_weights(weights)
-            except (TypeError, ValueError, KeyError, OSError) as exc:
-                raise misfit(str(exc).strip().splitlines()[0]) from None
-            if caught:
-                raise misfit(str(caught[0].message).strip().splitlines()[0])
+        model = _load_weights(zf, path, manifest, manifest["weights"], arch["name"],
+                              arch["params"], manifest["num_keypoints"], manifest["input_size"])
     return manifest, model
 
 
-def _misfit(path: Path, manifest: dict, problem: str) -> ModelFileError:
-    arch = manifest["architecture"]
-    return ModelFileError(
-        f"{path}: the weights do not fit a {arch['name']!r} model with parameters "
-        f"{quote(arch['params'])} ({problem}); the file was probably made by another "
-        "kpstudio version: open it with that version, or train the model again"
-    )
+def load_top_down_file(path: str | os.PathLike) -> tuple[dict, keras.Model, keras.Model]:
+    """(manifest, pose model, finder) of a top-down model file."""
+    path = Path(path)
+    manifest, pose = load_model_file(path)
+    td = manifest.get("top_down")
+    if td is None:
+        raise ModelFileError(f"{path}: this model finds one object per image; it has no finder")
+    with _open_zip(path) as zf:
+        finder = _load_weights(zf, path, manifest, td["finder_weights"], "default", {}, 1,
+                               td["finder_size"])  # fmt: skip
+    return manifest, pose, finder
+
+
+def _load_weights(zf, path: Path, manifest: dict, entry: dict, arch: str, params: dict, k: int,
+                  input_size: int) -> keras.Model:  # fmt: skip
+    """Build `arch` from our code and load the weights member `entry` names, checked against
+    its hash and the shapes the architecture has."""
+    from kpstudio.ml.models import build_model  # TensorFlow only once the file looks right
+
+    member = entry["file"]
+    with tempfile.TemporaryDirectory(prefix="kpmodel-") as tmp:
+        weights = Path(tmp, member)  # our fixed name, never one from the file
+        digest = hashlib.sha256()
+        try:
+            with zf.open(member) as src, weights.open("wb") as dst:
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    digest.update(chunk)
+                    dst.write(chunk)
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:  # zip's own CRC check
+            raise ModelFileError(
+                f"{path}: the model weights cannot be unpacked ({exc}); the file is damaged "
+                "or was altered"
+            ) from None
+        if digest.hexdigest() != entry["sha256"]:
+            raise ModelFileError(
+                f"{path}: the model weights do not match their hash in the manifest; the "
+                "file is damaged or was altered"
+            )
+        # The shapes the file records must be those the architecture has, checked before a
+        # layer is built (the parameters were bounded by check_manifest).
+        expected = expected_weight_shapes(arch, params, k, input_size)
+        saved = entry.get("shapes")
+        if saved is not None and sorted(saved) != sorted(expected):
+            raise misfit(path, manifest, f"{len(saved)} weight arrays saved, {len(expected)} "
+                         "expected, of other shapes")  # fmt: skip
+        try:
+            model = build_model(arch, k, input_size, **params)
+        except (TypeError, ValueError) as exc:
+            raise misfit(path, manifest, str(exc).strip().splitlines()[0]) from None
+        if saved is not None and saved != _weight_shapes(model):
+            raise misfit(path, manifest, f"{len(saved)} weight arrays saved, "
+                         f"{len(model.weights)} built, of other shapes")  # fmt: skip
+        try:
+            # Keras only warns when part of a model finds no weights in the file (that part
+            # keeps its random initial values): an error here.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model.load_weights(weights)
+        except (TypeError, ValueError, KeyError, OSError) as exc:
+            raise misfit(path, manifest, str(exc).strip().splitlines()[0]) from None
+        if caught:
+            raise misfit(path, manifest, str(caught[0].message).strip().splitlines()[0])
+    return model
 
 
 def _weight_shapes(model: keras.Model) -> list[list[int]]:
@@ -276,11 +297,15 @@ def _check_members(zf: zipfile.ZipFile, path: Path, foreign: str) -> None:
         raise ModelFileError(
             f"{path}: this is a Keras model archive (.keras), not a kpstudio model file; {foreign}"
         )
-    if sorted(names) != sorted([MANIFEST_NAME, WEIGHTS_NAME]):
+    # A top-down model also holds its finder's weights.
+    allowed = (sorted([MANIFEST_NAME, WEIGHTS_NAME]),
+               sorted([MANIFEST_NAME, WEIGHTS_NAME, FINDER_WEIGHTS_NAME]))
+    if sorted(names) not in allowed:
         listed = ", ".join(repr(n) for n in names[:10]) + (" ..." if len(names) > 10 else "")
         raise ModelFileError(
-            f"{path}: a kpstudio model file holds exactly {MANIFEST_NAME!r} and {WEIGHTS_NAME!r}, "
-            f"but this one holds {listed}; {foreign}"
+            f"{path}: a kpstudio model file holds exactly {MANIFEST_NAME!r} and {WEIGHTS_NAME!r} "
+            f"(and {FINDER_WEIGHTS_NAME!r} for a top-down model), but this one holds {listed}; "
+            f"{foreign}"
         )
     for info in infos:
         limit = MAX_MANIFEST_BYTES if info.filename == MANIFEST_NAME else MAX_WEIGHTS_BYTES
@@ -315,86 +340,24 @@ def _read_checked_manifest(zf: zipfile.ZipFile, path: Path) -> dict:
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as exc:
         # ValueError: not UTF-8, not JSON, or an integer of more than 4300 digits.
         raise ModelFileError(f"{path}: the manifest cannot be read ({exc})") from None
-    _check_manifest(manifest, path)
-    weights = zf.getinfo(WEIGHTS_NAME)
-    shapes = expected_weight_shapes(
-        manifest["architecture"]["name"], manifest["architecture"]["params"],
-        manifest["num_keypoints"], manifest["input_size"],
-    )  # fmt: skip
-    most = 4 * sum(math.prod(s) for s in shapes)
-    most += WEIGHTS_OVERHEAD_BYTES + WEIGHTS_OVERHEAD_PER_ARRAY * len(shapes)
-    if weights.file_size > most:
-        raise _misfit(
-            path, manifest, f"{WEIGHTS_NAME!r} holds {weights.file_size:,} bytes, more than the "
-            f"{most:,} these weights can take",
-        )  # fmt: skip
+    check_manifest(manifest, path)
+    arch, td = manifest["architecture"], manifest.get("top_down")
+    has_finder = FINDER_WEIGHTS_NAME in zf.namelist()
+    if has_finder != (td is not None):
+        raise ModelFileError(f"{path}: the finder's weights and the manifest's top_down "
+                             "section come together or not at all")  # fmt: skip
+    members = [(WEIGHTS_NAME, arch["name"], arch["params"], manifest["num_keypoints"],
+                manifest["input_size"])]  # fmt: skip
+    if td is not None:
+        members.append((FINDER_WEIGHTS_NAME, "default", {}, 1, td["finder_size"]))
+    for member, name, params, k, size in members:
+        shapes = expected_weight_shapes(name, params, k, size)
+        most = 4 * sum(math.prod(s) for s in shapes)
+        most += WEIGHTS_OVERHEAD_BYTES + WEIGHTS_OVERHEAD_PER_ARRAY * len(shapes)
+        if zf.getinfo(member).file_size > most:
+            raise misfit(path, manifest, f"{member!r} holds {zf.getinfo(member).file_size:,} "
+                         f"bytes, more than the {most:,} these weights can take")  # fmt: skip
     return manifest
-
-
-def _check_manifest(m: Any, path: Path) -> None:
-    def bad(problem: str) -> ModelFileError:
-        return ModelFileError(f"{path}: the manifest {problem}")
-
-    if not isinstance(m, dict) or m.get("format") != FORMAT:
-        raise bad(f"does not say format {FORMAT!r}; this is not a kpstudio model file")
-    version = m.get("format_version")
-    if not _is_int(version) or version < 1:
-        raise bad(f"has an invalid format_version {version!r}")
-    if version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path}: the model file was made by a newer kpstudio (format version {version}; "
-            f"this kpstudio reads up to version {FORMAT_VERSION}); update kpstudio to load it"
-        )
-    try:
-        skeleton = Skeleton.from_dict(m["skeleton"])
-    except (SkeletonError, KeyError, TypeError, AttributeError) as exc:
-        raise bad(f"has an invalid skeleton ({exc})") from None
-    k = m.get("num_keypoints")
-    if not _is_int(k) or k != len(skeleton):
-        raise bad(f"says {k!r} keypoints but its skeleton has {len(skeleton)}")
-    arch = m.get("architecture")
-    if not isinstance(arch, dict) or arch.get("name") not in KNOWN_ARCHITECTURES:
-        name = arch.get("name") if isinstance(arch, dict) else arch
-        raise bad(
-            f"names architecture {name!r}, which this kpstudio does not know "
-            f"(it knows {', '.join(KNOWN_ARCHITECTURES)})"
-        )
-    params = arch.get("params")
-    if not isinstance(params, dict) or not all(
-        isinstance(key, str) and key.isidentifier() and _is_scalar(v) for key, v in params.items()
-    ):
-        raise bad(f"has invalid architecture parameters {quote(params)}")
-    size = m.get("input_size")
-    if not _is_int(size) or not 8 <= size <= 4096:
-        raise bad(f"has an invalid input_size {quote(size)}")
-    try:  # bounded before anything is built from them
-        check_architecture(arch["name"], params, k, size)
-    except LayoutError as exc:
-        raise _misfit(path, m, f"input size {size}: {exc}") from None
-    weights = m.get("weights")
-    if (
-        not isinstance(weights, dict)
-        or weights.get("file") != WEIGHTS_NAME
-        or not isinstance(weights.get("sha256"), str)
-        or not _SHA256.match(weights["sha256"])
-    ):
-        raise bad(f"has an invalid weights entry {quote(weights)}")
-    shapes = weights.get("shapes")
-    if shapes is not None and not (  # absent in files written before it was recorded
-        isinstance(shapes, list)
-        and all(isinstance(s, list) and all(_is_int(d) and d >= 0 for d in s) for s in shapes)
-    ):
-        raise bad("has an invalid list of weight shapes")
-    if not isinstance(m.get("metrics", {}), dict):
-        raise bad("has metrics that are not a mapping")
-
-
-def _is_int(v: Any) -> bool:  # JSON true/false must not pass for 1/0
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_scalar(v: Any) -> bool:
-    return v is None or isinstance(v, (bool, int, float, str))
 
 
 def _sha256_file(path: Path) -> str:

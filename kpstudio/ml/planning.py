@@ -14,7 +14,7 @@ from kpstudio.core.plan import make_plan
 from kpstudio.ml.config import Augmentation, TrainConfig
 
 # Settings the plan makes and `--set` accepts, beyond the augmentation fields.
-PLANNED = ("input_size", "crop_size", "stride", "batch_size", "epochs")
+PLANNED = ("input_size", "crop_size", "stride", "batch_size", "epochs", "top_down")
 OTHER = ("learning_rate", "patience", "seed")
 AUGMENTATION = tuple(f.name for f in dataclasses.fields(Augmentation))
 
@@ -27,11 +27,17 @@ def planned_config(config: TrainConfig, fingerprint: Fingerprint) -> TrainConfig
     if config.plan is not None:
         return config
     # A whole-image input size the user set fixes the scale: the rest is planned around it.
-    plan = make_plan(fingerprint, config.max_minutes, config.input_size)
+    top_down = config.top_down if config.arch == "default" else False
+    plan = make_plan(fingerprint, config.max_minutes, config.input_size, top_down)
     out = dataclasses.replace(config, params=dict(config.params),
                               overrides=dict(config.overrides), plan=plan.to_dict())  # fmt: skip
     if config.arch != "default":
+        out.top_down = False
         return out
+    if config.top_down is None:
+        out.top_down = plan.top_down
+    else:
+        out.overrides.setdefault("top_down", config.top_down)
     settings = plan.settings()
     for name in ("input_size", "crop_size", "batch_size", "epochs"):
         value = getattr(config, name)
@@ -69,7 +75,8 @@ def parse_setting(config: TrainConfig, text: str) -> TrainConfig:
         value = _parse(raw, type(current), key)
         out.augmentation = dataclasses.replace(config.augmentation, **{field: value})
     elif key in PLANNED + OTHER:
-        value = _parse(raw, float if key == "learning_rate" else int, key)
+        kind = {"learning_rate": float, "top_down": bool}.get(key, int)
+        value = _parse(raw, kind, key)
         if key == "stride":
             out.params["stride"] = value
         else:

@@ -18,7 +18,7 @@ from kpstudio.core.image_reader import IMAGE_SUFFIXES, ImageReadError, read_imag
 from kpstudio.core.letterbox import Letterbox, letterbox_image
 from kpstudio.core.prediction_files import Prediction
 from kpstudio.core.skeleton import Skeleton
-from kpstudio.ml.model_file import load_model_file
+from kpstudio.ml.model_file import load_model_file, read_manifest
 
 
 class Predictor:
@@ -41,11 +41,28 @@ class Predictor:
 
         self._run = run
 
+    top_down = False  # one object per image
+
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> Predictor:
-        """Load a .kpmodel file (see kpstudio.ml.model_file for what is checked)."""
+        """Load a .kpmodel file (see kpstudio.ml.model_file for what is checked): a Predictor,
+        or a TopDownPredictor for a model that finds several objects per image."""
+        if "top_down" in read_manifest(path):
+            from kpstudio.ml.topdown_predictor import TopDownPredictor
+
+            return TopDownPredictor.from_file(path)
         manifest, model = load_model_file(path)
         return cls(model, manifest)
+
+    def predict_instances(self, images: Sequence[np.ndarray],
+                          batch_size: int = 32) -> list[list[Prediction]]:  # fmt: skip
+        """Every object found on each image, the most certain first (here: the one)."""
+        return [[p] for p in self.predict_arrays(images, batch_size)]
+
+    def predict_files_instances(self, paths, batch_size: int = 32, progress=None):
+        """(objects per file, unreadable): as predict_files, with every object of each image."""
+        preds, bad = self.predict_files(paths, batch_size, progress)
+        return [[p] for p in preds], bad
 
     def run_letterboxed(self, batch: np.ndarray) -> np.ndarray:
         """(B, S, S, 3) letterboxed images → (B, K, 3) raw model output in input pixels."""

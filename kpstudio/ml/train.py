@@ -23,7 +23,7 @@ import tensorflow as tf
 from kpstudio.core.runs import new_run_id, run_folder
 from kpstudio.core.training_set import TrainingSet
 from kpstudio.ml import checkpoint, losses
-from kpstudio.ml.config import TrainConfig
+from kpstudio.ml.config import NO_AUGMENTATION, TrainConfig
 from kpstudio.ml.dataset import load_letterboxed, training_dataset
 from kpstudio.ml.evaluate import evaluation_report, make_infer, mean_px_error, predict_letterboxed
 from kpstudio.ml.events import (
@@ -46,6 +46,7 @@ from kpstudio.ml.policies import (
     first_stop_reason,
 )
 from kpstudio.ml.strategy import Consensus, make_strategy, strategy_is_chief
+from kpstudio.ml.topdown_training import TopDownTraining
 from kpstudio.ml.weight_layout import LayoutError, check_architecture
 
 ProgressFn = Callable[[TrainingEvent], None]
@@ -115,15 +116,29 @@ def train(
         return RunResult(run_id, run_dir, "stopped", cfg.to_dict(),
                          notes=[*notes, "stopped by the user while loading images"])  # fmt: skip
     k = len(data.skeleton)
-    crop = _crop_size(cfg, data, cache)
-    cfg.crop_size = crop or 0  # recorded with the run: 0 means whole images
-    if crop:
+    top_down = None
+    if cfg.top_down and cfg.arch == "default":
+        if cfg.strategy != "default":
+            raise ValueError("top-down models train with the default strategy only for now")
+        top_down = TopDownTraining(data, cache, (cfg.plan or {}).get("finder_size") or 0
+                                   or cfg.input_size // 2, cfg.crop_size)  # fmt: skip
+        crop = cfg.crop_size
+        notes.append(f"top-down: a finder at {top_down.setup.finder_size} px proposes objects, "
+                     f"the pose model sees {crop}×{crop} crops around each")  # fmt: skip
+    else:
+        crop = _crop_size(cfg, data, cache)
+        cfg.crop_size = crop or 0  # recorded with the run: 0 means whole images
+    if crop and not top_down:
         notes.append(f"trained on {crop}×{crop} crops around the labels, "
                      f"predicting on whole {cfg.input_size}×{cfg.input_size} images")  # fmt: skip
     with strategy.scope():
-        # With crops, one model of free input size serves both crops and whole images.
-        model = build_model(cfg.arch, k, None if crop else cfg.input_size, **cfg.params)
-        train_model = with_heatmaps(model) or model
+        if top_down:  # one model holds the pose model and the finder: one set of weights
+            model = top_down.build(k, cfg.params)
+            train_model = model
+        else:
+            # With crops, one model of free input size serves both crops and whole images.
+            model = build_model(cfg.arch, k, None if crop else cfg.input_size, **cfg.params)
+            train_model = with_heatmaps(model) or model
         optimizer = make_optimizer(cfg.learning_rate)
         optimizer.build(model.trainable_variables)
     loss_fn = losses.for_architecture(cfg.arch, cfg.input_size, cfg.params.get("stride", 4))
@@ -135,26 +150,36 @@ def train(
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.batch_size * replicas
     flip = data.skeleton.flip_permutation() if data.skeleton.flip_pairs else None
-    dataset = training_dataset(
-        _subset(cache, train_idx), global_batch, cfg.seed,
-        cfg.augmentation if cfg.augment else None, flip, crop,
-    )  # fmt: skip
+    if top_down:
+        augment = cfg.augmentation if cfg.augment else NO_AUGMENTATION
+        dataset = top_down.dataset(train_idx, global_batch, cfg.seed, augment, flip)
+        steps_objects = int(top_down.valid[train_idx].sum())
+    else:
+        dataset = training_dataset(
+            _subset(cache, train_idx), global_batch, cfg.seed,
+            cfg.augmentation if cfg.augment else None, flip, crop,
+        )  # fmt: skip
+        steps_objects = len(train_idx)
     batches = iter(strategy.experimental_distribute_dataset(dataset))
-    steps_per_epoch = max(1, math.ceil(len(train_idx) / global_batch))
+    steps_per_epoch = max(1, math.ceil(steps_objects / global_batch))
     jit = cfg.jit_compile and cfg.strategy == "default"
 
-    def replica_step(images, xy, weight):
+    top_down_loss = top_down and TopDownTraining.loss(model, cfg.params.get("stride", 4))
+
+    def replica_step(images, xy, weight, *finder_batch):
         with tf.GradientTape() as tape:
-            outputs = train_model(images, training=True)
-            per_example = loss_fn(outputs, xy, weight)
+            if top_down:
+                per_example = top_down_loss(images, xy, weight, *finder_batch)
+            else:
+                per_example = loss_fn(train_model(images, training=True), xy, weight)
             loss = tf.reduce_sum(per_example) / global_batch
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
     @tf.function(jit_compile=jit)
-    def single_step(images, xy, weight):
-        return replica_step(images, xy, weight)
+    def single_step(*batch):
+        return replica_step(*batch)
 
     @tf.function
     def distributed_step(batch):
@@ -166,8 +191,14 @@ def train(
             return single_step(*batch)
         return distributed_step(batch)
 
-    infer = make_infer(model)
-    preview = _preview_loader(cfg.preview_image)
+    infer = None if top_down else make_infer(model)
+    preview = _preview_loader(None if top_down else cfg.preview_image)
+
+    def validate(indices) -> float:
+        if top_down:
+            return top_down.validate(indices)
+        return float(mean_px_error(predict_letterboxed(infer, cache, indices), data, indices))
+
     schedule = LearningRateSchedule(cfg.learning_rate)
     budget = TimeBudget(cfg.max_minutes)
     early = EarlyStopping(cfg.patience, state.best_val_px, state.best_epoch)
@@ -195,7 +226,7 @@ def train(
                     )
                 losses_sum += loss
                 report(BatchEnded(epoch, cfg.epochs, b + 1, steps_per_epoch, loss))
-            val_px = float(mean_px_error(predict_letterboxed(infer, cache, val_idx), data, val_idx))
+            val_px = validate(val_idx)
             epoch_times.append(time.monotonic() - t_epoch)
             if early.update(epoch, val_px):
                 best_weights = model.get_weights()
@@ -227,11 +258,18 @@ def train(
     if chief:
         checkpoint.save(run_dir, model, optimizer, state)
     model.set_weights(best_weights)
-    pred = predict_letterboxed(infer, cache, val_idx)
-    metrics = evaluation_report(pred, data, val_idx)
+    if top_down:
+        metrics = top_down.evaluate(val_idx)
+    else:
+        metrics = evaluation_report(predict_letterboxed(infer, cache, val_idx), data, val_idx)
     metrics["split"] = "val" if len(data.indices("val")) else "train"
     metrics["replicas"] = replicas
-    model_path = _save_model(run_dir, model, cfg, data, metrics, run_id) if chief else None
+    if not chief:
+        model_path = None
+    elif top_down:
+        model_path = _save_top_down(run_dir, top_down, model, cfg, data, metrics, run_id)
+    else:
+        model_path = _save_model(run_dir, model, cfg, data, metrics, run_id)
     return RunResult(run_id, run_dir, status, cfg.to_dict(), state.history, metrics, model_path,
                      state.best_epoch, notes, replicas)  # fmt: skip
 
@@ -271,6 +309,18 @@ def _crop_size(cfg: TrainConfig, data: TrainingSet, cache) -> int | None:
     if crop % 32:
         raise ValueError(f"the crop size must be a multiple of 32, not {crop}")
     return crop if crop < size else None
+
+
+def _save_top_down(run_dir, top_down, combined, cfg, data, metrics, run_id) -> Path:
+    from kpstudio.ml.model_file import save_model_file
+
+    pose, finder = top_down.fixed_models(len(data.skeleton), cfg.params, combined)
+    return save_model_file(
+        run_dir / "model.kpmodel", pose, arch=cfg.arch, params=cfg.params,
+        input_size=top_down.setup.crop, skeleton=data.skeleton, metrics=metrics,
+        extra={"run_id": run_id, "plan": cfg.plan, "overrides": cfg.overrides},
+        finder=finder, top_down=top_down.setup.manifest(),
+    )  # fmt: skip
 
 
 def _save_model(run_dir, model, cfg, data, metrics, run_id) -> Path:

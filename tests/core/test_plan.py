@@ -11,7 +11,13 @@ import pytest
 from conftest import SHARED
 
 from kpstudio.core.fingerprint import fingerprint, from_labelset
-from kpstudio.core.plan import MAX_HEATMAP_VALUES, MIN_CELLS, MIN_OBJECT_SPAN, make_plan
+from kpstudio.core.plan import (
+    MAX_HEATMAP_VALUES,
+    MIN_CELLS,
+    MIN_FINDER_SIDE,
+    MIN_OBJECT_SPAN,
+    make_plan,
+)
 
 NAMES = ("a", "b", "c", "d")
 
@@ -106,13 +112,33 @@ def test_one_object_spanning_the_frame_trains_on_whole_images():
     assert any("whole frames" in s for s in plan.sentences)
 
 
-def test_several_objects_per_image_are_noted():
+def test_several_objects_per_image_go_top_down():
     fp = fingerprint(NAMES, synthetic((640, 640), 80, 16, objects=3))
     plan = make_plan(fp)
     assert fp.objects_per_image["max"] == 3 and fp.objects == 120
-    assert plan.preferred == "top-down"
+    assert plan.preferred == plan.path == "top-down" and plan.top_down
+    assert not plan.notes
+    assert any("3 objects per image" in s for s in plan.sentences)
+    # The finder sees the typical object FINDER_OBJECT_SPAN px across, at most the frame.
+    assert plan.finder_size == max(MIN_FINDER_SIDE, min(plan.input_size, 640 * 48 // 80))
+    assert plan.crop_size >= 1.3 * 80 * plan.scale  # the pose model's crop holds an object
+
+
+def test_the_user_can_keep_a_single_object_model_and_is_told_what_it_misses():
+    fp = fingerprint(NAMES, synthetic((640, 640), 80, 16, objects=3))
+    plan = make_plan(fp, top_down=False)
+    assert plan.preferred == "top-down" and plan.path != "top-down" and plan.finder_size == 0
     assert plan.notes and "3 objects per image" in plan.notes[0]
     assert "first object" in plan.notes[0]
+
+
+def test_a_frame_stride_4_would_enlarge_gets_stride_2_when_cheaper():
+    """Keypoints 12 px apart on 110-px objects in 640-px frames: stride 4 needs a 448 input
+    (2 cells), stride 2 gets 3 cells at 320, which costs 1.6 × 320² < 448² to predict."""
+    fp = fingerprint(NAMES, synthetic((640, 480), 110, 12))
+    plan = make_plan(fp)
+    assert (plan.input_size, plan.stride) == (320, 2)
+    assert any("costing" in s for s in plan.sentences)
 
 
 def test_the_plan_is_deterministic_and_ignores_image_order():
@@ -134,15 +160,14 @@ def _shared_plan(name):
     return make_plan(from_labelset(read_labels("coco", path)))
 
 
-def test_openfield_keeps_the_settings_it_was_tuned_with():
-    """Openfield trained to 1.84 px in 10 CPU-minutes on 160-px crops at stride 4, batch 16,
-    zoom ±20 %. The plan keeps all of those; only the scale grows from 0.5 (320-px letterbox)
-    to 0.7, which puts snout and ears (~12 px apart) 2 cells apart instead of 1.5."""
+def test_openfield_keeps_its_320_px_letterbox_with_stride_2():
+    """Snout and ears ~12 px apart in 640-px frames: 1.5 cells at the old 320-px stride-4
+    setting; stride 2 at the same scale gives 3 cells for less than the 448-px input stride 4
+    would need (measured: 1.82 px in 10 CPU-minutes, benchmarks/bench_quality.py)."""
     plan = _shared_plan("dlc_openfield_mouse")
-    assert (plan.crop_size, plan.stride, plan.batch_size) == (160, 4, 16)
+    assert (plan.input_size, plan.stride, plan.crop_size) == (320, 2, 128)
     assert plan.augmentation == {"scale": 0.2}
-    assert 320 <= plan.input_size <= 448
-    assert plan.preferred == "crops"
+    assert plan.preferred == plan.path == "crops"
 
 
 @pytest.mark.parametrize("name", ["dlc_openfield_mouse", "lp_mirror_mouse", "sleap_centered_pair"])
@@ -154,4 +179,4 @@ def test_shared_sets_obey_the_two_cell_rule(name):
     if name == "lp_mirror_mouse":  # one mouse spanning both views
         assert plan.path == "whole-image"
     if name == "sleap_centered_pair":  # two flies per frame
-        assert plan.preferred == "top-down"
+        assert plan.preferred == plan.path == "top-down" and plan.finder_size

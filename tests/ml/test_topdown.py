@@ -1,0 +1,171 @@
+"""Top-down models: peaks to objects, centred crops, training both networks, the model file,
+the predictor returning every object with a score, and the multi-object evaluation."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+pytest.importorskip("tensorflow")
+
+from kpstudio.core.labelset import Visibility  # noqa: E402
+from kpstudio.core.project import Project  # noqa: E402
+from kpstudio.core.skeleton import Skeleton  # noqa: E402
+from kpstudio.core.training_set import snapshot  # noqa: E402
+from kpstudio.ml.config import TrainConfig  # noqa: E402
+from kpstudio.ml.model_file import ModelFileError, read_manifest  # noqa: E402
+from kpstudio.ml.predictor import Predictor  # noqa: E402
+from kpstudio.ml.topdown import crop_at, decode_peaks, object_centres  # noqa: E402
+from kpstudio.ml.train import train  # noqa: E402
+
+NAMES = ("head", "left", "right")
+SIDE = 128
+
+
+def _blob_map(h, w, centres, sigma=1.5):
+    yy, xx = np.mgrid[0:h, 0:w]
+    out = np.zeros((h, w), np.float32)
+    for x, y, peak in centres:
+        out = np.maximum(out, peak * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma**2)))
+    return out
+
+
+def test_peaks_are_objects_strongest_first_and_close_ones_merge():
+    prob = _blob_map(32, 32, [(5, 6, 0.9), (20, 25, 0.6), (21, 26.5, 0.55), (28, 3, 0.1)])
+    found = decode_peaks(prob, threshold=0.2, max_objects=10, min_separation=12.0, stride=4)
+    assert [round(s, 2) for *_, s in found] == [0.9, 0.6]  # weak one out, close one merged
+    (x0, y0, _), (x1, y1, _) = found
+    assert abs(x0 - 5.5 * 4) < 1.0 and abs(y0 - 6.5 * 4) < 1.0  # cell centres, in pixels
+    assert decode_peaks(prob, 0.2, 1, 12.0, 4) == found[:1]  # at most max_objects
+
+
+def test_crops_are_centred_and_padded_at_the_edge():
+    canvas = np.arange(10 * 10 * 3, dtype=np.uint8).reshape(10, 10, 3)
+    window, origin = crop_at(canvas, (1.0, 1.0), 4)
+    assert tuple(origin) == (-1.0, -1.0)
+    assert (window[0] == 0).all() and (window[:, 0] == 0).all()
+    assert (window[1:, 1:] == canvas[:3, :3]).all()
+
+
+def test_object_centres_ignore_unlabeled_points_and_objects():
+    xy = np.array([[[0, 0], [10, 20], [99, 99]], [[0, 0], [0, 0], [0, 0]]], np.float32)
+    vis = np.array([[2, 1, 0], [0, 0, 0]])
+    centres, valid = object_centres(xy, vis)
+    assert valid.tolist() == [True, False]
+    assert centres[0].tolist() == [5.0, 10.0]
+
+
+def _two_figures(rng):
+    """A frame with two small three-point figures (a red head, a green left and a blue right
+    point) somewhere apart: each object's keypoints, in pixel-corner coordinates."""
+    image = np.full((SIDE, SIDE, 3), 40, np.uint8)
+    image += rng.integers(0, 20, image.shape, dtype=np.uint8)
+    objects = []
+    while len(objects) < 2:
+        c = rng.uniform(20, SIDE - 20, 2)
+        if objects and np.linalg.norm(c - objects[0][0]) < 40:
+            continue
+        a = rng.uniform(0, 2 * np.pi)
+        d = np.array([np.cos(a), np.sin(a)])
+        n = np.array([-d[1], d[0]])
+        pts = np.stack([c + 9 * d, c - 6 * d + 6 * n, c - 6 * d - 6 * n])
+        objects.append((c, pts))
+    for _, pts in objects:
+        for (x, y), colour in zip(pts, ((255, 60, 60), (60, 255, 60), (60, 60, 255))):
+            cv2.circle(image, (int(x), int(y)), 3, colour, -1)
+    return image, [pts + 0.5 for _, pts in objects]
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("topdown") / "pairs"
+    rng = np.random.default_rng(3)
+    (folder / "images").mkdir(parents=True)
+    rows, truths = [], []
+    for i in range(24):
+        image, objects = _two_figures(rng)
+        ok, encoded = cv2.imencode(".png", image)
+        path = folder / "images" / f"pair_{i:02d}.png"
+        path.write_bytes(encoded.tobytes())
+        rows.append((path, SIDE, SIDE, hashlib.sha256(encoded.tobytes()).hexdigest(),
+                     "val" if i % 4 == 0 else "train"))  # fmt: skip
+        truths.append(objects)
+    with Project.create(folder, Skeleton.create(NAMES, [("head", "left")])) as project:
+        for image_id, objects in zip(project.add_images(rows), truths):
+            for instance, pts in enumerate(objects):
+                project.set_labels(image_id, [(n, x, y, Visibility.VISIBLE)
+                                              for n, (x, y) in zip(NAMES, pts)],
+                                   instance=instance)  # fmt: skip
+        data = snapshot(project)
+    return folder, data
+
+
+def test_snapshot_holds_every_object(pairs):
+    _, data = pairs
+    xy, vis = data.objects()
+    assert xy.shape == (24, 2, 3, 2) and (vis == 2).all()
+    assert data.fingerprint().objects_per_image["max"] == 2
+
+
+@pytest.fixture(scope="module")
+def trained(pairs):
+    _, data = pairs
+    config = TrainConfig(epochs=40, batch_size=8, params={"width": 8, "decoder": 16},
+                         learning_rate=4e-3)  # fmt: skip
+    return train(data, config)
+
+
+def test_the_plan_chooses_top_down_and_every_object_trains(trained):
+    assert trained.config["top_down"] is True
+    assert trained.config["plan"]["path"] == "top-down"
+    assert trained.config["plan"]["finder_size"] > 0
+    assert any("top-down" in note for note in trained.notes)
+    m = trained.metrics
+    assert m["objects"] == 12  # 6 val images × 2 objects
+    assert {"ap", "ap50", "ar", "objects_found", "images_all_found", "mean_px"} <= set(m)
+
+
+def test_the_model_file_holds_both_networks_and_predicts_every_object(trained, pairs):
+    _, data = pairs
+    manifest = read_manifest(trained.model_path)
+    td = manifest["top_down"]
+    assert td["crop_size"] == manifest["input_size"] and td["max_objects"] == 4
+    predictor = Predictor.from_file(trained.model_path)
+    assert predictor.top_down
+    images = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in data.paths[:6]]
+    found = predictor.predict_instances(images)
+    assert len(found) == 6
+    for objects in found:
+        assert len(objects) <= 4
+        assert [o.instance for o in objects] == list(range(len(objects)))
+        scores = [o.score for o in objects]
+        assert scores == sorted(scores, reverse=True)
+        for o in objects:
+            assert o.xy.shape == (3, 2) and o.confidence.shape == (3,)
+    # Trained briefly on an easy task: the finder already finds most figures.
+    assert np.mean([len(objects) >= 2 for objects in found]) >= 0.5
+    first = predictor.predict_arrays(images[:2])
+    assert [p.score for p in first] == [found[0][0].score, found[1][0].score]
+
+
+def test_a_finder_without_its_manifest_section_is_refused(trained, tmp_path):
+    import zipfile
+
+    bad = tmp_path / "bad.kpmodel"
+    with zipfile.ZipFile(trained.model_path) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "manifest.json":
+                import json
+
+                manifest = json.loads(data)
+                del manifest["top_down"]
+                data = json.dumps(manifest).encode()
+            dst.writestr(info, data)
+    with pytest.raises(ModelFileError, match="finder"):
+        read_manifest(bad)
