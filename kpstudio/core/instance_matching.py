@@ -79,13 +79,16 @@ def evaluate_instances(found_per_image: Sequence[Sequence], truth_xy: np.ndarray
         found_objects += len(pairs)
         all_found += len(pairs) == labeled
         scores.extend(o for _, _, o in pairs)
+        errors = []
         for i, m, _ in pairs:
             pred.append(np.asarray(found[i][0], dtype=np.float64))
             gt.append(np.nan_to_num(truth_xy[n, m]).astype(np.float64))
             vis.append(truth_vis[n, m] > 0)
+            errors.extend(np.linalg.norm(pred[-1] - gt[-1], axis=-1)[vis[-1]])
         image_id = None if image_ids is None else int(image_ids[n])
         per_image.append({"image_id": image_id, "objects": labeled, "found": len(found),
-                          "matched": len(pairs)})  # fmt: skip
+                          "matched": len(pairs),
+                          "mean_px": float(np.mean(errors)) if errors else None})  # fmt: skip
     if pred:
         report = summarize(np.stack(pred), np.stack(gt), np.stack(vis), list(keypoints))
         report.pop("per_image", None)

@@ -56,6 +56,16 @@ class TrainingSet:
             None if self.objects_visibility is None else self.objects_visibility[idx],
         )  # fmt: skip
 
+    def several_objects_note(self) -> str | None:
+        """What a single-object model misses on this data (None when every image holds one)."""
+        if self.objects_visibility is None:
+            return None
+        multi = int(((self.objects_visibility > 0).any(axis=-1).sum(axis=1) > 1).sum())
+        if not multi:
+            return None
+        return (f"{multi} image(s) hold several objects; a single-object model trains on the "
+                "first of each (instance 0) and predicts one object per image")
+
     def fingerprint(self) -> Fingerprint:
         """The fingerprint the training plan is made from: every labeled instance of the
         project when the snapshot recorded it, else the instances held here."""
@@ -76,7 +86,6 @@ def snapshot(project: Project) -> TrainingSet:
         raise ValueError(f"project {project.folder} has no skeleton: nothing to train")
     k = len(skeleton)
     ids, paths, sizes, xys, vis, split = [], [], [], [], [], []
-    multi = 0
     labeled_images = []  # every labeled instance, for the fingerprint
     objects = []
     for record in project.images():
@@ -85,7 +94,6 @@ def snapshot(project: Project) -> TrainingSet:
         instances = project.instances(record.id)
         if not instances or not instances[0].labeled().any():
             continue
-        multi += len(instances) > 1
         labeled_images.append((record.width, record.height,
                                [(i.xy, i.visibility) for i in instances]))  # fmt: skip
         ids.append(record.id)
@@ -96,11 +104,6 @@ def snapshot(project: Project) -> TrainingSet:
         objects.append([i for i in instances if i.labeled().any()])
         split.append(record.split)
     notes = []
-    if multi:
-        notes.append(
-            f"{multi} image(s) hold several instances; a single-instance model trains on the "
-            "first instance of each (instance 0) and predicts one instance per image"
-        )
     m = max((len(o) for o in objects), default=1)
     objects_xy = np.full((len(objects), m, k, 2), np.nan, dtype=np.float32)
     objects_vis = np.zeros((len(objects), m, k), dtype=np.int8)

@@ -82,7 +82,7 @@ class ReviewPanel(QWidget):
         except ProjectError:
             self.status.setText("No trained run yet.")
             return
-        self.status.setText(f"active model: run {run.id}")
+        self.status.setText(f"active model: run {run.id}{_objects_summary(run.metrics)}")
         per_kp = run.metrics.get("per_keypoint", {})
         names = [n for n in doc.skeleton.keypoints if n in per_kp]
         self._set_bars(names, [per_kp[n].get("mean_px") for n in names])
@@ -145,3 +145,15 @@ class ReviewPanel(QWidget):
     @Slot(QListWidgetItem)
     def _on_ranking_item_clicked(self, item: QListWidgetItem) -> None:
         self.image_chosen.emit(int(item.data(Qt.ItemDataRole.UserRole)))
+
+
+def _objects_summary(metrics: dict) -> str:
+    """For a model that finds several objects per image: how many it found and its AP."""
+    if "objects_found" not in metrics:
+        return ""
+    ap = metrics.get("ap")
+    return (f" — found {metrics['objects_found']}/{metrics['objects']} objects, every object "
+            f"on {100 * metrics.get('images_all_found', 0):.0f} % of the images"
+            + (f", AP {ap:.3f} (OKS σ {metrics.get('oks_sigma', 0.05):g})" if ap is not None
+               else "")
+            + "; px error on matched objects")  # fmt: skip

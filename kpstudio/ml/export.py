@@ -71,6 +71,13 @@ def export_model(
     predictor = model_file_or_predictor
     if not isinstance(predictor, Predictor):
         predictor = Predictor.from_file(predictor)
+    if predictor.top_down:
+        raise ExportError(
+            f"{out}: this model finds several objects per image with two networks (a finder, "
+            "then the pose model on a crop around each object) and a decoding step between "
+            f"them; kpstudio cannot write that as one {kind} file yet. Use the .kpmodel with "
+            "`kpstudio predict`, or train a single-object model (--set top_down=0) to export"
+        )
     if out.is_dir() and not (out / "saved_model.pb").exists():
         # Replacing a folder means deleting it: only ever one of our own SavedModels.
         raise ExportError(

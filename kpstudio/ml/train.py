@@ -128,6 +128,8 @@ def train(
     else:
         crop = _crop_size(cfg, data, cache)
         cfg.crop_size = crop or 0  # recorded with the run: 0 means whole images
+        if data.several_objects_note():
+            notes.append(data.several_objects_note())
     if crop and not top_down:
         notes.append(f"trained on {crop}×{crop} crops around the labels, "
                      f"predicting on whole {cfg.input_size}×{cfg.input_size} images")  # fmt: skip

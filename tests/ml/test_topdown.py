@@ -169,3 +169,41 @@ def test_a_finder_without_its_manifest_section_is_refused(trained, tmp_path):
             dst.writestr(info, data)
     with pytest.raises(ModelFileError, match="finder"):
         read_manifest(bad)
+
+
+def test_predict_writes_every_object_with_its_instance_and_score(trained, pairs, tmp_path):
+    import csv
+
+    from kpstudio.cli import main
+
+    folder, _ = pairs
+    out = tmp_path / "found.csv"
+    assert main(["predict", str(trained.model_path), str(folder / "images"), "-o", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["image", "instance", "score", "keypoint", "x", "y", "confidence"]
+    per_image = {}
+    for row in rows:
+        per_image.setdefault(row["image"], set()).add(int(row["instance"]))
+    assert len(per_image) == 24
+    assert all(found == set(range(len(found))) for found in per_image.values())
+
+
+def test_stored_objects_come_back_per_instance(pairs, tmp_path):
+    import shutil
+
+    from kpstudio.core.predictions import load_objects, store_predictions, stored_predictions
+    from kpstudio.core.runs import start_run
+
+    folder, _ = pairs
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    with Project.open(copy) as project:
+        run_id = start_run(project, "default", {}).id
+        image_id = project.images()[0].id
+        a = (np.array([[1, 2], [3, 4], [5, 6]], float), np.array([0.9, 0.8, 0.7]))
+        b = (np.array([[7, 8], [np.nan, np.nan], [9, 10]], float), np.array([0.5, 0.4, 0.3]))
+        store_predictions(project, run_id, {image_id: [a, b]})
+        found = load_objects(project, image_id, run_id)
+        assert len(found) == 2 and np.allclose(found[0][0], a[0])
+        assert np.isnan(found[1][0][1]).all() and found[1][1][2] == pytest.approx(0.3)
+        assert [p.instance for p in stored_predictions(project, run_id)] == [0, 1]
