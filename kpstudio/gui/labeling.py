@@ -55,10 +55,25 @@ class LabelingController(QObject):
     def show_image(self, image_id: int | None) -> None:
         """Make `image_id` current (its pixels arrive separately through the image loader)."""
         self.image_id, self.selected, self._nudge_gesture = image_id, None, None
+        self.instance = 0  # each image starts on its first object
         self._references = None  # the sample leaves out the image shown, which changed
         self.choose_keypoint(self._first_unlabeled() or self._first_keypoint())
         self.refresh()
         self.image_changed.emit(-1 if image_id is None else image_id)
+
+    def label_new_object(self) -> int:
+        """Start labeling another object (animal) on this image: the next instance number
+        after those labeled; clicks then place its keypoints from the first. Returns it."""
+        if self.image_id is None:
+            return self.instance
+        labeled = {lab.instance for lab in self.doc.labels(self.image_id)}
+        if self.instance not in labeled:
+            return self.instance  # the new object has no point yet: stay on it
+        self.instance, self.selected, self._nudge_gesture = max(labeled) + 1, None, None
+        self.canvas.set_selected(None, None)
+        self.choose_keypoint(self._first_keypoint())
+        self.selection_changed.emit("")
+        return self.instance
 
     def choose_keypoint(self, name: str | None) -> None:
         self.keypoint = name

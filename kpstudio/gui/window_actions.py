@@ -65,6 +65,10 @@ def build_actions(window) -> dict[str, QAction]:
     add("absent", "Mark current keypoint &absent", with_controller("mark_absent"), "X", edit_menu)
     add("delete", "&Delete point", with_controller("delete_selected"),
         None, edit_menu, shortcuts=["Delete", "Backspace"])  # fmt: skip
+    # Several animals per image: clicks go to this new object until a marker of another is
+    # picked (clicking a marker selects its object).
+    add("new_object", "Label another &object on this image", with_controller("label_new_object"),
+        "O", edit_menu)  # fmt: skip
     edit_menu.addSeparator()
     add("skeleton", "Edit &skeleton…", flows.edit_skeleton, "Ctrl+K",
         edit_menu)  # fmt: skip

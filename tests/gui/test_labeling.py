@@ -92,3 +92,26 @@ def test_a_collapsed_bone_is_named_on_the_markers_tooltip(qtbot, window):
     assert any(t.startswith("neck\n⚠ head–neck is only") for t in tips)
     window.doc.undo_stack.undo()
     assert not any("⚠" in item.toolTip() for item in window.canvas._overlay)
+
+
+def test_o_starts_another_object_whose_clicks_become_its_keypoints(qtbot, window):
+    image_id = _show(qtbot, window, "unlabeled")
+    names = window.doc.skeleton.keypoints
+
+    def click(x, y):
+        QTest.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton,
+                         Qt.KeyboardModifier.NoModifier, window.canvas.view_pos_for(x, y))
+
+    click(60.0, 70.0)
+    QTest.keyClick(window, Qt.Key.Key_O)
+    assert window.controller.instance == 1 and window.controller.keypoint == names[0]
+    QTest.keyClick(window, Qt.Key.Key_O)  # nothing placed on the new object yet: stays
+    assert window.controller.instance == 1
+    click(200.0, 120.0)
+    click(210.0, 130.0)
+    labels = {(lab.instance, lab.keypoint): (lab.x, lab.y) for lab in window.doc.labels(image_id)}
+    assert set(labels) == {(0, names[0]), (1, names[0]), (1, names[1])}
+    assert labels[(1, names[0])][0] == pytest.approx(200.0, abs=0.5)
+    window.step_image(1)  # another image starts on its first object
+    qtbot.waitUntil(lambda: window.controller.image_id != image_id)
+    assert window.controller.instance == 0
