@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="default", choices=("default", "mirrored", "multiworker"))
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--resume", metavar="RUN", default=None, help="continue a run's training")
+    p.add_argument("--from", dest="warm_from", metavar="RUN", default=None,
+                   help="start from the weights of RUN ('active': the active model), with its "
+                        "settings, on the labels as they are now")  # fmt: skip
+    p.add_argument("--follow", action="store_true",
+                   help="take labels added or corrected while training into the next epoch")
     p.add_argument("--json", action="store_true", help="JSON lines instead of a progress bar")
     p.set_defaults(handler=_lazy("ml", "cmd_train"))
 

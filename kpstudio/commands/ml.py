@@ -38,6 +38,21 @@ def cmd_train(args) -> int:
     with Project.open(args.project, readonly=not chief) as project:
         data = snapshot(project)
         resume = None
+        if args.warm_from:
+            if args.resume:
+                raise ValueError("--from and --resume cannot be used together")
+            previous = get_run(project, None if args.warm_from == "active" else args.warm_from)
+            model_file = previous.model_file(project)
+            if model_file is None:
+                raise ValueError(f"run {previous.id} has no model to start from")
+            # Its settings (and plan: the same scale, crops, stride), its weights, a fresh
+            # optimizer and schedule on today's labels; what the user sets now still wins.
+            config = TrainConfig.from_dict({
+                **previous.config, "epochs": args.epochs, "max_minutes": args.max_minutes,
+                "strategy": args.strategy, "warm_start": str(model_file),
+            })  # fmt: skip
+            for setting in args.set:
+                config = parse_setting(config, setting)
         if args.resume:
             previous = get_run(project, args.resume)
             resume = run_folder(project.folder, previous.id)
@@ -50,8 +65,10 @@ def cmd_train(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     reporter = _TrainReporter(args.json, config.resolved())
 
+    refresh = _label_follower(folder, data) if args.follow and chief else None
+
     def training():
-        return train(data, config, on_progress=reporter, resume=resume,
+        return train(data, config, on_progress=reporter, resume=resume, refresh=refresh,
                      run_dir=run_folder(folder, run.id) if run else None)  # fmt: skip
 
     try:
@@ -80,6 +97,26 @@ def cmd_train(args) -> int:
               f"PCK@5px {summary['pck@5px']:.3f}, model {result.model_path}")  # fmt: skip
         print(run_id)
     return 0
+
+
+def _label_follower(folder, data):
+    """refresh() for train(): a new snapshot when the project's labels changed since the last
+    one (a cheap signature query first; the snapshot only when it differs), else None."""
+    from kpstudio.core.project import Project
+    from kpstudio.core.training_set import labels_signature, snapshot
+
+    with Project.open(folder, readonly=True) as project:
+        seen = [labels_signature(project)]
+
+    def refresh():
+        with Project.open(folder, readonly=True) as project:
+            now = labels_signature(project)
+            if now == seen[0]:
+                return None
+            seen[0] = now
+            return snapshot(project)
+
+    return refresh
 
 
 class _TrainReporter:

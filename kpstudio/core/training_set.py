@@ -118,3 +118,14 @@ def snapshot(project: Project) -> TrainingSet:
         fingerprint(skeleton.keypoints, labeled_images, len(skeleton.flip_pairs)) if ids else None,
         objects_xy, objects_vis,
     )  # fmt: skip
+
+
+def labels_signature(project: Project) -> tuple:
+    """A cheap fingerprint of the labels' state (count, latest edit, sum of positions): it
+    changes whenever a label is added, moved, deleted or changes split, so a long training run
+    can ask between epochs whether to take a fresh snapshot."""
+    (row,) = project.query(
+        "SELECT COUNT(*), MAX(updated), TOTAL(x) + TOTAL(y) FROM labels")  # fmt: skip
+    (splits,) = project.query("SELECT group_concat(split, '') FROM images "
+                              "WHERE status IN ('partial', 'done')")  # fmt: skip
+    return (*row, hash(splits[0]))

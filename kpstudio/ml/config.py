@@ -57,6 +57,9 @@ class TrainConfig:
     # Top-down (a finder, then the pose model on a crop around each object found): None
     # follows the plan, True / False is the user's choice.
     top_down: bool | None = None
+    # A .kpmodel whose weights start this run (a model of the same architecture, parameters
+    # and keypoints): training continues from what it knows, with a fresh optimizer.
+    warm_start: str | None = None
 
     def resolved(self) -> TrainConfig:
         """A copy with the architecture defaults filled in (what is stored with the run)."""

@@ -51,6 +51,30 @@ def load_letterboxed(
     return Letterboxed(images, xy, weight, boxes)
 
 
+def reuse_letterboxed(
+    old: Letterboxed, old_paths, data: TrainingSet, size: int,
+    should_stop: Callable[[], bool] | None = None,
+) -> Letterboxed:  # fmt: skip
+    """The cache for `data`: canvases of images already in `old` are reused (their labels are
+    taken fresh), only new images are decoded."""
+    where = {str(p): i for i, p in enumerate(old_paths)}
+    n, k = len(data), len(data.skeleton)
+    images = np.zeros((n, size, size, 3), dtype=np.uint8)
+    xy = np.zeros((n, k, 2), dtype=np.float32)
+    boxes = []
+    for i, path in enumerate(data.paths):
+        if should_stop and should_stop():
+            raise InterruptedError("stopped while loading images")
+        j = where.get(str(path))
+        if j is None:
+            images[i], box = letterbox_image(read_image(path), size)
+        else:
+            images[i], box = old.images[j], old.boxes[j]
+        boxes.append(box)
+        xy[i] = np.nan_to_num(box.to_input(data.xy[i]))
+    return Letterboxed(images, xy, (data.visibility > 0).astype(np.float32), boxes)
+
+
 def training_dataset(
     cache: Letterboxed, batch_size: int, seed: int, augment: Augmentation | None,
     flip_permutation: list[int] | None, crop: int | None = None, centred: float | None = None,

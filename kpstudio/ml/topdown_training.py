@@ -53,6 +53,13 @@ class TopDownTraining:
     def __init__(self, data: TrainingSet, cache: Letterboxed, finder_size: int, crop: int):
         if not crop:
             raise ValueError("a top-down model needs a crop size")
+        self.finder_size, self.crop = finder_size, crop
+        self.replace_data(data, cache)
+
+    def replace_data(self, data: TrainingSet, cache: Letterboxed) -> None:
+        """Train on these labels from now on (labels changed while training); the networks
+        and their weights stay."""
+        finder_size, crop = self.finder_size, self.crop
         self.data, self.cache = data, cache
         xy, vis = data.objects()
         n, m, k, _ = xy.shape

@@ -24,7 +24,7 @@ from kpstudio.core.runs import new_run_id, run_folder
 from kpstudio.core.training_set import TrainingSet
 from kpstudio.ml import checkpoint, losses
 from kpstudio.ml.config import NO_AUGMENTATION, TrainConfig
-from kpstudio.ml.dataset import load_letterboxed, training_dataset
+from kpstudio.ml.dataset import load_letterboxed, reuse_letterboxed, training_dataset
 from kpstudio.ml.evaluate import evaluation_report, make_infer, mean_px_error, predict_letterboxed
 from kpstudio.ml.events import (
     BatchEnded,
@@ -47,6 +47,7 @@ from kpstudio.ml.policies import (
 )
 from kpstudio.ml.strategy import Consensus, make_strategy, strategy_is_chief
 from kpstudio.ml.topdown_training import TopDownTraining
+from kpstudio.ml.warm_start import check_warm_start, load_warm_start
 from kpstudio.ml.weight_layout import LayoutError, check_architecture
 
 ProgressFn = Callable[[TrainingEvent], None]
@@ -73,12 +74,14 @@ class _Stop(Exception):
 def train(
     data: TrainingSet, config: TrainConfig, on_progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None, run_dir: Path | None = None,
-    resume: Path | None = None,
+    resume: Path | None = None, refresh: Callable[[], TrainingSet | None] | None = None,
 ) -> RunResult:  # fmt: skip
     """Train on a snapshot of a project's labels; returns the run (its folder holds the model).
 
     `on_progress` gets the events of kpstudio.ml.events; `should_stop` is asked before every
     batch. `resume`: a previous run's folder; training continues from its last checkpoint.
+    `refresh()`: asked after every epoch; a new snapshot it returns (labels added or corrected
+    meanwhile) is what the next epoch trains and validates on, with the model as it is.
     Under a multi-worker strategy only the chief writes files (config, checkpoint, model)."""
     started = time.monotonic()
     if len(data) == 0:
@@ -144,6 +147,14 @@ def train(
         optimizer = make_optimizer(cfg.learning_rate)
         optimizer.build(model.trainable_variables)
     loss_fn = losses.for_architecture(cfg.arch, cfg.input_size, cfg.params.get("stride", 4))
+    if cfg.warm_start:
+        check_warm_start(cfg.warm_start, cfg.arch, cfg.params, data.skeleton.keypoints,
+                         bool(top_down))  # fmt: skip
+        if top_down:
+            load_warm_start(cfg.warm_start, pose=top_down.pose, finder=top_down.finder)
+        else:
+            load_warm_start(cfg.warm_start, model=model)
+        notes.append(f"started from the weights of {cfg.warm_start}")
     state = checkpoint.TrainingState()
     if resume is not None:
         state = checkpoint.restore(resume, model, optimizer)
@@ -152,18 +163,23 @@ def train(
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.batch_size * replicas
     flip = data.skeleton.flip_permutation() if data.skeleton.flip_pairs else None
-    if top_down:
-        augment = cfg.augmentation if cfg.augment else NO_AUGMENTATION
-        dataset = top_down.dataset(train_idx, global_batch, cfg.seed, augment, flip)
-        steps_objects = int(top_down.valid[train_idx].sum())
-    else:
-        dataset = training_dataset(
-            _subset(cache, train_idx), global_batch, cfg.seed,
-            cfg.augmentation if cfg.augment else None, flip, crop,
-        )  # fmt: skip
-        steps_objects = len(train_idx)
-    batches = iter(strategy.experimental_distribute_dataset(dataset))
-    steps_per_epoch = max(1, math.ceil(steps_objects / global_batch))
+
+    def batches_for(train_idx):
+        """(endless batches, steps per epoch) over the training images `train_idx`."""
+        if top_down:
+            augment = cfg.augmentation if cfg.augment else NO_AUGMENTATION
+            dataset = top_down.dataset(train_idx, global_batch, cfg.seed, augment, flip)
+            objects = int(top_down.valid[train_idx].sum())
+        else:
+            dataset = training_dataset(
+                _subset(cache, train_idx), global_batch, cfg.seed,
+                cfg.augmentation if cfg.augment else None, flip, crop,
+            )  # fmt: skip
+            objects = len(train_idx)
+        return (iter(strategy.experimental_distribute_dataset(dataset)),
+                max(1, math.ceil(objects / global_batch)))  # fmt: skip
+
+    batches, steps_per_epoch = batches_for(train_idx)
     jit = cfg.jit_compile and cfg.strategy == "default"
 
     top_down_loss = top_down and TopDownTraining.loss(model, cfg.params.get("stride", 4))
@@ -247,6 +263,23 @@ def train(
             report(event)
             if chief:
                 checkpoint.maybe_save(run_dir, model, optimizer, state)
+            # Workers of a cluster must train on the same data: labels follow on one process only.
+            fresh = refresh() if refresh is not None and cfg.strategy == "default" else None
+            if fresh is not None and len(fresh) and len(fresh.indices("train")):
+                # New or corrected labels: the next epoch trains and validates on them. The
+                # best val error so far was on other val images: the current weights become
+                # the best, measured on the new ones.
+                cache = reuse_letterboxed(cache, data.paths, fresh, cfg.input_size, stop)
+                data = fresh
+                if top_down:
+                    top_down.replace_data(data, cache)
+                train_idx = data.indices("train")
+                val_idx = data.indices("val") if len(data.indices("val")) else train_idx
+                batches, steps_per_epoch = batches_for(train_idx)
+                early.best, early.best_epoch, early.stale = validate(val_idx), epoch, 0
+                best_weights = model.get_weights()
+                notes.append(f"labels changed at epoch {epoch}: now {len(train_idx)} training "
+                             f"and {len(data.indices('val'))} val images")  # fmt: skip
             why = first_stop_reason(stop_rules, EpochOutcome(epoch, val_px, progress, elapsed,
                                                              typical))  # fmt: skip
             if workers.any(why is not None):

@@ -54,3 +54,24 @@ def test_train_records_the_plan_and_the_overrides(demo):
     bad = subprocess.run([sys.executable, "-m", "kpstudio.cli", "train", demo, "--set", "x=1"],
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 1 and "unknown setting 'x'" in bad.stderr
+
+
+def test_train_from_the_active_model_keeps_its_settings_and_starts_from_its_weights(demo):
+    pytest.importorskip("tensorflow")
+
+    def train(*extra):
+        result = subprocess.run(
+            [sys.executable, "-m", "kpstudio.cli", "train", demo, "--epochs", "1", "--json",
+             *extra], capture_output=True, text=True)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.splitlines()[-1])
+
+    first = train("--input-size", "64", "--crop", "0", "--set", "batch_size=4")
+    second = train("--from", "active", "--follow")
+    config = json.loads((demo / "runs" / second["run"] / "config.json").read_text())
+    assert config["warm_start"] == first["model"]
+    assert config["input_size"] == 64 and config["batch_size"] == 4  # the first run's settings
+    assert any("started from the weights" in note for note in second["notes"])
+    bad = subprocess.run([sys.executable, "-m", "kpstudio.cli", "train", demo, "--from",
+                          "nosuchrun"], capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 1 and "nosuchrun" in bad.stderr

@@ -210,3 +210,43 @@ def test_a_model_its_file_would_refuse_is_refused_before_training(demo, tmp_path
     with pytest.raises(ValueError, match="cannot train this model: .*input size"):
         train(data, config, on_progress=events.append, run_dir=tmp_path / "r")
     assert events == [] and not (tmp_path / "r").exists()
+
+
+def test_a_run_started_from_a_model_begins_where_it_left_off(demo):
+    _, data = demo
+    first = train(data, TrainConfig(**TINY, epochs=6))
+    cold = train(data, TrainConfig(**TINY, epochs=1, learning_rate=1e-9))
+    warm = train(data, TrainConfig(**TINY, epochs=1, learning_rate=1e-9,
+                                   warm_start=str(first.model_path)))  # fmt: skip
+    # With a learning rate of ~0 the one epoch changes nothing: the val error is the model's.
+    assert warm.history[0]["val_px"] == pytest.approx(first.metrics["mean_px"], rel=0.02)
+    assert cold.history[0]["val_px"] > warm.history[0]["val_px"]
+    assert any("started from the weights" in n for n in warm.notes)
+
+
+def test_a_model_of_other_keypoints_cannot_start_a_run(demo, tmp_path):
+    _, data = demo
+    first = train(data, TrainConfig(**TINY, epochs=1))
+    other = {**TINY, "params": {"width": 16, "decoder": 16}}
+    with pytest.raises(ValueError, match="parameters"):
+        train(data, TrainConfig(**other, epochs=1, warm_start=str(first.model_path)))
+
+
+def test_labels_added_while_training_join_the_next_epoch(demo):
+    _, data = demo
+    small = data.subset(range(6))
+    calls = []
+
+    def refresh():
+        calls.append(1)
+        return data if len(calls) == 2 else None  # the user labeled 10 more images
+
+    events = []
+    result = train(small, TrainConfig(**TINY, epochs=4), on_progress=events.append,
+                   refresh=refresh)  # fmt: skip
+    started = [e for e in events if isinstance(e, BatchEnded)]
+    before, after = (-(-len(d.indices("train")) // 8) for d in (small, data))
+    assert before < after  # batches of 8: more steps once the new images joined
+    assert [e.batches for e in started if e.batch == 1] == [before, before, after, after]
+    assert any("labels changed at epoch 2" in n for n in result.notes)
+    assert result.metrics["images"] == len(data.indices("val"))
