@@ -132,9 +132,56 @@ def build_seed(num_keypoints: int, input_size: int = 64) -> keras.Model:
     return keras.Model(inputs, outputs, name="seed")
 
 
+@keras.saving.register_keras_serializable(package="kpstudio")
+class HintMaps(layers.Layer):
+    """Hints (B, K, 3): x, y in input pixels and 1 where the user placed that keypoint (0: no
+    hint) → (B, h, w, K) Gaussian maps of one cell's width on the grid of `like` (a feature
+    map at `stride`)."""
+
+    def __init__(self, stride: int, **kwargs):
+        super().__init__(**kwargs)
+        self.stride = int(stride)
+
+    def call(self, hints, like):
+        shape = ops.shape(like)
+        xs = cell_centres(shape[2], self.stride)
+        ys = cell_centres(shape[1], self.stride)
+        dx = (xs[None, :, None] - hints[:, None, :, 0]) / self.stride  # (B, w, K)
+        dy = (ys[None, :, None] - hints[:, None, :, 1]) / self.stride  # (B, h, K)
+        gx, gy = ops.exp(-0.5 * dx * dx), ops.exp(-0.5 * dy * dy)
+        return gy[:, :, None, :] * gx[:, None, :, :] * hints[:, None, None, :, 2]
+
+    def get_config(self):
+        return {**super().get_config(), "stride": self.stride}
+
+
+@keras.saving.register_keras_serializable(package="kpstudio")
+class NoHints(layers.Layer):
+    """(B, K, 3) zeros for an image batch: the hint-conditioned model asked without hints."""
+
+    def __init__(self, num_keypoints: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_keypoints = int(num_keypoints)
+
+    def call(self, images):
+        return ops.zeros((ops.shape(images)[0], self.num_keypoints, 3), dtype="float32")
+
+    def get_config(self):
+        return {**super().get_config(), "num_keypoints": self.num_keypoints}
+
+
+# The two-input (image, hints) twin of each hint-conditioned model: same layers, same weights.
+_HINTED: dict[int, keras.Model] = {}
+
+
+def hinted(model: keras.Model) -> keras.Model | None:
+    """The model that also takes hints (B, K, 3), or None for a model built without them."""
+    return _HINTED.get(id(model))
+
+
 def build_default(
     num_keypoints: int, input_size: int = 256, width: int = 16, decoder: int = 48,
-    bn_momentum: float = 0.9, stride: int = HEATMAP_STRIDE,
+    bn_momentum: float = 0.9, stride: int = HEATMAP_STRIDE, hints: bool = False,
 ) -> keras.Model:  # fmt: skip
     """Heatmaps at stride 4 from a plain convolutional encoder (to stride 32 for context: left
     vs right needs to see the whole animal) and a feature-pyramid decoder, then SoftArgmax.
@@ -153,12 +200,24 @@ def build_default(
     stride 2 (chosen by the training plan when keypoints sit too close for stride-4 cells at an
     affordable scale) adds one more decoder level: the stride-4 map upsampled plus a lateral
     from the stride-2 features, like the stride-4 level. Stride 4 builds the same model as
-    before the parameter existed."""
+    before the parameter existed.
+
+    hints=True (the assisted labeling loop): the model also takes the keypoints the user has
+    placed (B, K, 3) as Gaussian maps added into the decoder at strides 16 and 8 (3×3
+    convolutions, initialised to zero so the model starts as the one without hints), where the
+    decoder's convolutions spread them to the other keypoints: a corrected snout moves the
+    ears' answer. The returned model takes the image only (no hints: what exports and video
+    prediction see); `hinted(model)` is its two-input twin, sharing every weight."""
     if stride not in HEATMAP_STRIDES:
         raise ValueError(f"the heatmap stride must be one of {HEATMAP_STRIDES}, not {stride}")
     if input_size is not None and input_size % 32:
         raise ValueError(f"the default model needs an input size divisible by 32, not {input_size}")
 
+    if hints:
+        return _build_hinted(num_keypoints, input_size, width, decoder, bn_momentum, stride)
+
+    # Layers are made in this exact order: weight files name them by it (files saved by
+    # earlier versions must keep loading).
     def conv(x, filters, kernel=3, stride=1, relu=True):
         x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False)(x)
         x = BatchNormalization(momentum=bn_momentum)(x)
@@ -185,11 +244,69 @@ def build_default(
     return keras.Model(inputs, outputs, name="default")
 
 
+def _build_hinted(k: int, input_size, width: int, decoder: int, momentum: float, stride: int):
+    """build_default with hints: the same network, its decoder built once as layer objects and
+    applied twice, without hints (the returned model) and with them (its `hinted` twin)."""
+
+    def block(filters, kernel=3, stride=1, relu=True):
+        made = [layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False),
+                BatchNormalization(momentum=momentum)]  # fmt: skip
+        if relu:
+            made.append(layers.ReLU())
+
+        def apply(x):
+            for one in made:
+                x = one(x)
+            return x
+
+        return apply
+
+    inputs = keras.Input((input_size, input_size, 3), name="image")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)
+    x = block(width, 3, 2)(x)  # 1/2
+    c4 = block(2 * width)(block(2 * width, 3, 2)(x))  # 1/4
+    c8 = block(4 * width)(block(4 * width, 3, 2)(c4))  # 1/8
+    c16 = block(6 * width, 3, 2)(c8)  # 1/16
+    c32 = block(8 * width, 3, 2)(c16)  # 1/32
+    top = block(decoder, 1)(c32)
+    laterals = {16: block(decoder, 1, relu=False)(c16), 8: block(decoder, 1, relu=False)(c8),
+                4: block(decoder, 1, relu=False)(c4)}  # fmt: skip
+    smooth = {16: block(decoder), 8: block(decoder)}
+    lateral2 = block(decoder, 1, relu=False)(x) if stride == 2 else None
+    hint_convs = {level: layers.Conv2D(decoder, 3, padding="same", use_bias=False,
+                                       kernel_initializer="zeros", name=f"hints_{level}")
+                  for level in (16, 8)}  # fmt: skip
+    heat_conv = layers.Conv2D(k, 1, name=HEATMAP_LAYER)
+    soft_argmax = SoftArgmax(stride=stride, name="soft_argmax")
+
+    def decode(hint_points):
+        p = top
+        for level in (16, 8, 4):
+            p = layers.UpSampling2D(2, interpolation="bilinear")(p)
+            p = layers.Add()([p, laterals[level]])
+            if level in hint_convs:
+                p = layers.Add()([p, hint_convs[level](HintMaps(level)(hint_points, p))])
+            p = smooth[level](p) if level in smooth else layers.ReLU()(p)
+        if lateral2 is not None:
+            p = layers.UpSampling2D(2, interpolation="bilinear")(p)
+            p = layers.ReLU()(layers.Add()([p, lateral2]))
+        return soft_argmax(heat_conv(p))
+
+    model = keras.Model(inputs, decode(NoHints(k)(inputs)), name="default")
+    hint_in = keras.Input((k, 3), name="hints")
+    _HINTED[id(model)] = keras.Model([inputs, hint_in], decode(hint_in), name="default_hinted")
+    return model
+
+
 def with_heatmaps(model: keras.Model) -> keras.Model | None:
     """The same model also returning its heatmap logits (for the training loss); None for
-    architectures without heatmaps."""
+    architectures without heatmaps. A hint-conditioned model's takes [image, hints]."""
     try:
-        heat = model.get_layer(HEATMAP_LAYER).output
+        layer = model.get_layer(HEATMAP_LAYER)
     except ValueError:
         return None
-    return keras.Model(model.inputs, [model.outputs[0], heat])
+    twin = hinted(model)
+    if twin is not None:  # the heatmap layer's second application is the one with hints
+        heat = layer._inbound_nodes[1].output_tensors[0]
+        return keras.Model(twin.inputs, [twin.outputs[0], heat])
+    return keras.Model(model.inputs, [model.outputs[0], layer.output])

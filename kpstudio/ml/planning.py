@@ -15,7 +15,7 @@ from kpstudio.ml.config import Augmentation, TrainConfig
 
 # Settings the plan makes and `--set` accepts, beyond the augmentation fields.
 PLANNED = ("input_size", "crop_size", "stride", "batch_size", "epochs", "top_down")
-OTHER = ("learning_rate", "patience", "seed")
+OTHER = ("learning_rate", "patience", "seed", "hints")
 AUGMENTATION = tuple(f.name for f in dataclasses.fields(Augmentation))
 
 
@@ -58,8 +58,9 @@ def planned_config(config: TrainConfig, fingerprint: Fingerprint) -> TrainConfig
 def parse_setting(config: TrainConfig, text: str) -> TrainConfig:
     """`--set key=value`: a copy of config with that setting, recorded as an override.
 
-    Keys: input_size, crop_size (0: whole images), stride, batch_size, epochs, learning_rate,
-    patience, seed, and augmentation.FIELD (rotation_deg, scale, shift, flip, ...)."""
+    Keys: input_size, crop_size (0: whole images), stride, batch_size, epochs, top_down,
+    learning_rate, patience, seed, hints (a model that takes the user's placed keypoints as
+    hints), and augmentation.FIELD (rotation_deg, scale, shift, flip, ...)."""
     key, sep, raw = text.partition("=")
     key = key.strip().replace("-", "_")
     if not sep or not raw.strip():
@@ -75,10 +76,12 @@ def parse_setting(config: TrainConfig, text: str) -> TrainConfig:
         value = _parse(raw, type(current), key)
         out.augmentation = dataclasses.replace(config.augmentation, **{field: value})
     elif key in PLANNED + OTHER:
-        kind = {"learning_rate": float, "top_down": bool}.get(key, int)
+        kind = {"learning_rate": float, "top_down": bool, "hints": bool}.get(key, int)
         value = _parse(raw, kind, key)
-        if key == "stride":
-            out.params["stride"] = value
+        if key == "hints" and not value:  # the architecture's default: params stay plain
+            out.params.pop("hints", None)
+        elif key in ("stride", "hints"):  # architecture parameters
+            out.params[key] = value
         else:
             setattr(out, key, value)
     else:

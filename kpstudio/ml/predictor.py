@@ -18,7 +18,9 @@ from kpstudio.core.image_reader import IMAGE_SUFFIXES, ImageReadError, read_imag
 from kpstudio.core.letterbox import Letterbox, letterbox_image
 from kpstudio.core.prediction_files import Prediction
 from kpstudio.core.skeleton import Skeleton
+from kpstudio.ml.hints import hint_array
 from kpstudio.ml.model_file import load_model_file, read_manifest
+from kpstudio.ml.models import hinted
 
 
 class Predictor:
@@ -40,6 +42,40 @@ class Predictor:
             return model(batch, training=False)
 
         self._run = run
+        self._run_hinted = None
+        twin = hinted(model)
+        if twin is not None:
+            k = len(self.skeleton)
+
+            @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32),
+                                          tf.TensorSpec([None, k, 3], tf.float32)])
+            def run_hinted(batch, hints):
+                return twin([batch, hints], training=False)
+
+            self._run_hinted = run_hinted
+
+    @property
+    def takes_hints(self) -> bool:
+        """Whether the model re-answers from keypoints the user placed (predict_with_hints)."""
+        return self._run_hinted is not None
+
+    def predict_with_hints(self, image: np.ndarray, given: dict) -> Prediction:
+        """Keypoints on one image given some of them ({name: (x, y)} in image pixels, e.g. the
+        user's corrections); the others are re-inferred with those as hints. A model without
+        hints answers as predict_array does (the given points then replace its own)."""
+        canvas, box = self.letterbox(image)
+        if self._run_hinted is None:
+            pred = self.predict_array(image)
+        else:
+            hints = hint_array(self.skeleton.keypoints, given, box.to_input)[None]
+            out = self._run_hinted(tf.constant(canvas[None], tf.float32),
+                                   tf.constant(hints)).numpy()[0]  # fmt: skip
+            pred = Prediction(None, box.to_original(out[:, :2]), out[:, 2].astype(np.float64))
+        for k, name in enumerate(self.skeleton.keypoints):
+            if name in given:  # what the user placed is the answer there
+                pred.xy[k] = given[name]
+                pred.confidence[k] = 1.0
+        return pred
 
     top_down = False  # one object per image
 

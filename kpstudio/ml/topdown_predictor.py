@@ -25,6 +25,7 @@ from kpstudio.ml.topdown import TopDownRunner, finder_heat_model
 
 class TopDownPredictor:
     top_down = True
+    takes_hints = False
 
     def __init__(self, pose, finder, manifest: dict):
         self.manifest = manifest
@@ -96,6 +97,14 @@ class TopDownPredictor:
         found, bad = self.predict_files_instances(paths, batch_size, progress)
         readable = [p for p in map(Path, paths) if p not in {b for b, _ in bad}]
         return [self._first(objs, str(p)) for objs, p in zip(found, readable)], bad
+
+    def predict_with_hints(self, image: np.ndarray, given: dict) -> Prediction:
+        """No hints for top-down models yet: the most certain object, the given points in."""
+        pred = self.predict_array(image)
+        for k, name in enumerate(self.skeleton.keypoints):
+            if name in given:
+                pred.xy[k], pred.confidence[k] = given[name], 1.0
+        return pred
 
     def _first(self, objects: list[Prediction], name) -> Prediction:
         """The most certain object, or one with no keypoints found (NaN) when there is none."""

@@ -35,7 +35,8 @@ from kpstudio.ml.events import (
     TrainingEvent,
     TrainingStarted,
 )
-from kpstudio.ml.models import build_model, with_heatmaps
+from kpstudio.ml.hints import random_hints
+from kpstudio.ml.models import build_model, hinted, with_heatmaps
 from kpstudio.ml.optimizer import make_optimizer
 from kpstudio.ml.planning import planned_config
 from kpstudio.ml.policies import (
@@ -123,6 +124,8 @@ def train(
     if cfg.top_down and cfg.arch == "default":
         if cfg.strategy != "default":
             raise ValueError("top-down models train with the default strategy only for now")
+        if cfg.params.get("hints"):
+            raise ValueError("hints work with single-object models for now, not top-down ones")
         top_down = TopDownTraining(data, cache, (cfg.plan or {}).get("finder_size") or 0
                                    or cfg.input_size // 2, cfg.crop_size)  # fmt: skip
         crop = cfg.crop_size
@@ -183,11 +186,15 @@ def train(
     jit = cfg.jit_compile and cfg.strategy == "default"
 
     top_down_loss = top_down and TopDownTraining.loss(model, cfg.params.get("stride", 4))
+    uses_hints = hinted(model) is not None
 
     def replica_step(images, xy, weight, *finder_batch):
         with tf.GradientTape() as tape:
             if top_down:
                 per_example = top_down_loss(images, xy, weight, *finder_batch)
+            elif uses_hints:
+                hints = random_hints(xy, weight)
+                per_example = loss_fn(train_model([images, hints], training=True), xy, weight)
             else:
                 per_example = loss_fn(train_model(images, training=True), xy, weight)
             loss = tf.reduce_sum(per_example) / global_batch

@@ -22,7 +22,8 @@ MAX_DECODER = 512
 # layer grows with the input side squared and reaches it near a 150 px input.
 MAX_PARAMETERS = 300_000_000
 
-DEFAULT_PARAMS = {"width": 16, "decoder": 48, "bn_momentum": 0.9, "stride": 4}  # build_default's
+DEFAULT_PARAMS = {"width": 16, "decoder": 48, "bn_momentum": 0.9, "stride": 4,
+                  "hints": False}  # build_default's
 HEATMAP_STRIDES = (4, 2)  # models.HEATMAP_STRIDES (a test keeps them equal)
 _INT_PARAMS = {"width": (1, MAX_WIDTH), "decoder": (1, MAX_DECODER)}
 
@@ -54,6 +55,8 @@ def check_architecture(name: str, params: dict, num_keypoints: int, input_size: 
         stride = params.get("stride", DEFAULT_PARAMS["stride"])
         if not _is_int(stride) or stride not in HEATMAP_STRIDES:
             raise LayoutError(f"stride must be one of {HEATMAP_STRIDES}")
+        if not isinstance(params.get("hints", False), bool):
+            raise LayoutError("hints must be true or false")
         if input_size % 32 or not 32 <= input_size <= MAX_INPUT_SIZE:
             raise LayoutError(
                 f"a default model's input size must be a multiple of 32 from 32 to {MAX_INPUT_SIZE}"
@@ -96,6 +99,8 @@ def expected_weight_shapes(
             conv(decoder, decoder, 3)
     if params.get("stride", DEFAULT_PARAMS["stride"]) == 2:
         conv(w, decoder, 1)  # the stride-2 level's lateral
+    if params.get("hints", False):
+        shapes += [[3, 3, k, decoder], [3, 3, k, decoder]]  # hint maps at strides 16 and 8
     shapes += [[1, 1, decoder, k], [k]]  # heatmap logits, with bias
     return shapes
 
