@@ -37,6 +37,9 @@ class ImageCanvas(ImageView):
     marker_right_clicked = Signal(int, str)  # (instance, keypoint): e.g. cycle its visibility
     marker_dragged = Signal(int, str, float, float, bool)  # (..., x, y, finished)
     cursor_moved = Signal(float, float)  # image point under the mouse; NaN, NaN off the image
+    # A suggestion (a predicted keypoint) clicked or dragged: (instance, keypoint, x, y) where
+    # it was dropped, to become a label there.
+    suggestion_dropped = Signal(int, str, float, float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -131,11 +134,11 @@ class ImageCanvas(ImageView):
             self.scene().addItem(item)
 
     # -- mouse -----------------------------------------------------------------------------
-    def _marker_at(self, pos: QPointF) -> Marker | None:
+    def _marker_at(self, pos: QPointF, markers=None) -> Marker | None:
         """The marker within HIT_RADIUS_PX screen pixels of `pos`, nearest (topmost on ties)."""
         t, p = self.viewportTransform(), pos + PIXEL_CENTRE
         best, best_d = None, HIT_RADIUS_PX
-        for m in self._markers:
+        for m in self._markers if markers is None else markers:
             v = t.map(QPointF(m.x, m.y))
             d = math.hypot(v.x() - p.x(), v.y() - p.y())
             if d <= best_d:
@@ -149,10 +152,19 @@ class ImageCanvas(ImageView):
         pos, button = event.position(), event.button()
         left = button == Qt.MouseButton.LeftButton
         hit = self._marker_at(pos) if not self._space_held else None
+        # Labels win over suggestions under the cursor: a suggestion is grabbed only where no
+        # label is.
+        suggestion = None
+        if left and hit is None and not self._space_held and self._predictions:
+            suggestion = self._marker_at(pos, [m for m, _ in self._predictions])
         self._press_pos = self._last_pos = pos
         self._button = button
         if button == Qt.MouseButton.MiddleButton or (left and self._space_held):
             self._mode = "pan"
+        elif suggestion is not None:
+            self._mode, self._dragging = "suggestion", False
+            self._drag_key = (suggestion.instance, suggestion.keypoint)
+            self._grab_offset = QPointF(suggestion.x, suggestion.y) - self._image_at(pos)
         elif left and hit is not None:
             self._mode, self._dragging = "marker", False
             self._drag_key = (hit.instance, hit.keypoint)
@@ -191,6 +203,9 @@ class ImageCanvas(ImageView):
         elif self._mode == "marker" and (self._dragging or moved >= DRAG_START_PX):
             self._dragging = True
             self._drag_to(point, finished=False)
+        elif self._mode == "suggestion" and (self._dragging or moved >= DRAG_START_PX):
+            self._dragging = True
+            self._move_suggestion(self._clamp(point + self._grab_offset))
         self._update_loupe(pos, point)
         self._update_cursor(pos)
         event.accept()
@@ -209,6 +224,12 @@ class ImageCanvas(ImageView):
                 self.clicked_empty.emit(point.x(), point.y())
         elif mode == "marker" and (self._dragging or moved >= DRAG_START_PX):
             self._drag_to(self._image_at(pos), finished=True)
+        elif mode == "suggestion":  # a click takes it where it is, a drag where it is dropped
+            moved_far = self._dragging or moved >= DRAG_START_PX
+            target = self._clamp((self._image_at(pos) if moved_far else self._image_at(
+                self._press_pos)) + self._grab_offset)  # fmt: skip
+            instance, keypoint = self._drag_key
+            self.suggestion_dropped.emit(instance, keypoint, target.x(), target.y())
         self._dragging, self._drag_key = False, None
         self._update_loupe(pos, self._image_at(pos))
         self._update_cursor(pos)
@@ -230,6 +251,12 @@ class ImageCanvas(ImageView):
             self._markers = moved
             self._rebuild_overlay()
         self.marker_dragged.emit(instance, keypoint, target.x(), target.y(), finished)
+
+    def _move_suggestion(self, target: QPointF) -> None:
+        self._predictions = [(replace(m, x=target.x(), y=target.y()), c)
+                             if (m.instance, m.keypoint) == self._drag_key else (m, c)
+                             for m, c in self._predictions]  # fmt: skip
+        self._rebuild_overlay()
 
     def viewportEvent(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Leave:

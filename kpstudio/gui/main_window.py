@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
             status=self.show_status,
             dialogs=self,
         )
+        self.canvas.suggestion_dropped.connect(self.review.take_suggestion)
         self.file_flows = FileFlows(
             dialogs=self,
             settings=self.settings,

@@ -106,6 +106,8 @@ class ReviewController(QObject):
         stored = load_prediction(doc.project, image_id)  # finds the newest run's answer
         if stored is not None:
             self._show_stored(doc, image_id, None, "stored prediction")
+        elif self.predictor is not None:  # the model is loaded: a compiled call of a few ms
+            self._predict_now()
 
     def predict_unlabeled(self) -> None:
         """Predict every unlabeled image with the active model and mark them 'predicted'."""
@@ -185,6 +187,36 @@ class ReviewController(QObject):
                    for i, (xy, conf) in enumerate(load_objects(doc.project, image_id, run_id))]
         if objects:
             self.overlay.show_objects(image_id, objects, what)
+
+    @Slot(int, str, float, float)
+    def take_suggestion(self, shown_index: int, keypoint: str, x: float, y: float) -> None:
+        """A suggestion clicked (taken where it is) or dragged (taken where dropped): it becomes
+        a label of its object, one undo step; with a model that takes hints, the object's other
+        suggestions are re-inferred from its labeled points (one correction moves the rest)."""
+        doc, shown = self._document(), self.overlay.shown
+        objects = list(self.overlay.shown_objects)
+        if doc is None or shown is None or not 0 <= shown_index < len(objects):
+            return
+        image_id = shown[0]
+        labeled: dict = {}
+        for lab in doc.labels(image_id):
+            labeled.setdefault(lab.instance, {})[lab.keypoint] = lab
+        instance = _instances_for(objects, labeled, doc.skeleton.keypoints)[shown_index]
+        doc.place_point(image_id, keypoint, x, y, instance)
+        names = doc.skeleton.keypoints
+        obj = objects[shown_index]
+        xy, conf = obj.xy.copy(), obj.confidence.copy()
+        xy[names.index(keypoint)], conf[names.index(keypoint)] = (x, y), 1.0
+        if self.predictor is not None and self.predictor.takes_hints:
+            given = {lab.keypoint: (lab.x, lab.y) for lab in doc.labels(image_id)
+                     if lab.instance == instance and lab.visibility > 0}  # fmt: skip
+            path = doc.project.image_path(doc.image(image_id))
+            image = self._pixels(image_id, path)
+            image = read_image(path) if image is None else image
+            again = self.predictor.predict_with_hints(image, given)
+            xy, conf = again.xy, again.confidence
+        objects[shown_index] = Prediction(obj.path, xy, conf, obj.instance, obj.score)
+        self.overlay.show_objects(image_id, objects)
 
     def accept(self) -> int:
         """Turn the shown prediction into labels for the keypoints not labeled yet: each object

@@ -80,3 +80,67 @@ def test_an_object_on_a_labeled_animal_fills_that_instance_only(qtbot, tmp_path)
     assert by_instance[3] == {"nose": (151.0, 61.0), "tail": (170.0, 70.0)}
     assert by_instance[4] == {"nose": (20.0, 20.0), "tail": (40.0, 30.0)}
     project.close()
+
+
+class _HintedModel:
+    """A stand-in model that takes hints: it moves the tail by as much as the nose moved."""
+
+    takes_hints = True
+
+    def __init__(self):
+        self.calls = []
+
+    def predict_with_hints(self, image, given):
+        self.calls.append(dict(given))
+        dx = given["nose"][0] - 20.0 if "nose" in given else 0.0
+        return Prediction(None, np.array([given.get("nose", (20.0, 20.0)), (40.0 + dx, 30.0)]),
+                          np.array([1.0, 0.7]))
+
+
+def test_a_dragged_suggestion_becomes_a_label_and_the_rest_follow_it(qtbot, tmp_path):
+    project, image_id, doc, overlay, review = _review(qtbot, tmp_path)
+    review._pixels = lambda *a: np.zeros((100, 200, 3), np.uint8)
+    review.predictor = _HintedModel()
+    overlay.show_objects(image_id, [_obj([[20, 20], [40, 30]], 0)])
+    review.take_suggestion(0, "nose", 30.0, 22.0)  # dragged 10 px to the right
+    nose = doc.point(image_id, "nose")
+    assert (nose.x, nose.y) == (30.0, 22.0) and doc.point(image_id, "tail") is None
+    assert review.predictor.calls == [{"nose": (30.0, 22.0)}]
+    tail = overlay.shown_objects[0].xy[1]
+    assert tuple(tail) == (50.0, 30.0)  # the tail suggestion followed the correction
+    assert review.accept() == 1  # the rest is taken with the next key press
+    assert (doc.point(image_id, "tail").x, doc.point(image_id, "tail").y) == (50.0, 30.0)
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()  # the correction was one step, the acceptance another
+    assert doc.labels(image_id) == []
+    project.close()
+
+
+def test_dragging_a_suggestion_on_the_canvas_drops_it_there(qtbot, tmp_path):
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+
+    from kpstudio.gui.canvas import Marker
+
+    canvas = ImageCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(400, 300)
+    canvas.show()
+    canvas.set_image(np.zeros((100, 200, 3), np.uint8))
+    canvas.set_predictions([Marker(0, "nose", 50.0, 50.0, 2)], [0.9])
+    dropped = []
+    canvas.suggestion_dropped.connect(lambda *a: dropped.append(a))
+    start = canvas.view_pos_for(50.0, 50.0)
+    end = canvas.view_pos_for(70.0, 60.0)
+    QTest.mousePress(canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     start)
+    for t in (0.3, 0.6, 1.0):
+        point = QPoint(round(start.x() + t * (end.x() - start.x())),
+                       round(start.y() + t * (end.y() - start.y())))
+        QTest.mouseMove(canvas.viewport(), point)
+    QTest.mouseRelease(canvas.viewport(), Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier, end)  # fmt: skip
+    assert len(dropped) == 1
+    instance, name, x, y = dropped[0]
+    assert (instance, name) == (0, "nose")
+    assert abs(x - 70.0) < 1.5 and abs(y - 60.0) < 1.5
