@@ -106,6 +106,13 @@ def finish_run(project: Project, run_id: str, outcome: TrainingOutcome) -> RunRe
                    if outcome.model_path else None)  # fmt: skip
 
 
+def publish_model(project: Project, run_id: str, model_path, metrics: dict) -> RunRecord:
+    """A running run's model so far (Assist: each better one becomes usable while training
+    goes on): the run keeps running, with a model to predict with."""
+    return _update(project, run_id, model_path=project.relative_path(model_path),
+                   metrics=json.dumps(metrics, allow_nan=False))  # fmt: skip
+
+
 def fail_run(project: Project, run_id: str, error: str) -> RunRecord:
     """The end of a run that broke: "failed", with the error's first line."""
     first_line = (error.strip().splitlines() or ["unknown error"])[0]

@@ -76,6 +76,7 @@ class MainWindow(QMainWindow):
             dialogs=self,
         )
         self.canvas.suggestion_dropped.connect(self.review.take_suggestion)
+        self.training.model_published.connect(self.review.use_predictor)
         self.file_flows = FileFlows(
             dialogs=self,
             settings=self.settings,

@@ -82,6 +82,18 @@ class ReviewController(QObject):
 
         self._run_task(f"Loading the model of run {run.id}…", load, loaded)
 
+    @Slot(str, object)
+    def use_predictor(self, run_id: str, predictor) -> None:
+        """A model loaded elsewhere (Assist's better one) suggests from now on; the image shown
+        gets its suggestions again unless every keypoint is labeled."""
+        self.predictor, self.run_id = predictor, run_id
+        doc, image_id = self._document(), self._current_image()
+        if doc is None or image_id is None:
+            return
+        labeled = {(lab.instance, lab.keypoint) for lab in doc.labels(image_id)}
+        if len(labeled) < len(doc.skeleton.keypoints) or self.overlay.shown is not None:
+            self._predict_now()
+
     def _predict_now(self) -> None:
         doc, image_id = self._document(), self._current_image()
         if doc is None or image_id is None:

@@ -33,6 +33,7 @@ class TrainPanel(QWidget):
     plan_requested = Signal(dict)  # the same settings: explain the plan they give
     stop_requested = Signal()
     active_run_chosen = Signal(str)  # run id to predict and review with
+    assist_requested = Signal(dict)  # the settings: train alongside the labeler (Assist)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -67,8 +68,15 @@ class TrainPanel(QWidget):
         self.stop_button.setEnabled(False)
         self.train_button.clicked.connect(self._on_train_button_clicked)
         self.stop_button.clicked.connect(self.stop_requested)
+        self.assist_button = QPushButton("Assist")
+        self.assist_button.setToolTip(
+            "Train in the background while you label, starting from the active model: new "
+            "and corrected labels join within an epoch, each better model becomes the active "
+            "one, and dragging a suggestion re-places the others (Stop ends it)")  # fmt: skip
+        self.assist_button.clicked.connect(self._on_assist_button_clicked)
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
+        buttons.addWidget(self.assist_button)
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.plan_button)
 
@@ -121,6 +129,9 @@ class TrainPanel(QWidget):
     def _on_train_button_clicked(self) -> None:
         self.train_requested.emit(self.settings())
 
+    def _on_assist_button_clicked(self) -> None:
+        self.assist_requested.emit(self.settings())
+
     def _on_plan_button_clicked(self) -> None:
         self.plan_requested.emit(self.settings())
 
@@ -133,6 +144,7 @@ class TrainPanel(QWidget):
     # -- state shown ------------------------------------------------------------------------
     def set_running(self, running: bool) -> None:
         self.train_button.setEnabled(not running)
+        self.assist_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
         for widget in (self.arch, self.input_size, self.minutes, self.batch_size, self.augment):
             widget.setEnabled(not running)

@@ -26,9 +26,13 @@ from kpstudio.gui.training_worker import TrainingWorker
 from kpstudio.ml.events import EpochEnded, Preview  # TensorFlow-free
 from kpstudio.ml.planning import planned_config  # TensorFlow-free
 
+# Assist trains this long at most (Stop ends it sooner): a labeling session, not a night.
+ASSIST_MINUTES = 120.0
+
 
 class TrainingController(QObject):
     runs_changed = Signal()  # a run was started, finished, stopped or failed
+    model_published = Signal(str, object)  # (run id, Predictor): Assist made a better model
 
     def __init__(
         self, panel: TrainPanel, *, document: Callable[[], object | None],
@@ -55,6 +59,7 @@ class TrainingController(QObject):
         panel.train_requested.connect(self._on_panel_train_requested)
         panel.stop_requested.connect(self.stop)
         panel.active_run_chosen.connect(self._on_panel_active_run_chosen)
+        panel.assist_requested.connect(self._on_panel_assist_requested)
 
     @property
     def running(self) -> bool:
@@ -94,17 +99,61 @@ class TrainingController(QObject):
         data = snapshot(doc.project)
         if len(data) == 0:
             return None
-        config = TrainConfig(**settings, **extra, **self.overrides)
+        fields = {**settings, **extra, **self.overrides}
+        fields["params"] = {**extra.get("params", {}), **self.overrides.get("params", {})}
+        config = TrainConfig(**fields)
         return data, planned_config(config, data.fingerprint())
 
     @Slot(dict)
-    def _on_panel_train_requested(self, settings: dict) -> None:
+    def _on_panel_assist_requested(self, settings: dict) -> None:
+        """Assist: a default model with hints, started from the active model when it is one
+        (else fresh), trained until Stop on the labels as they grow."""
         doc = self._document()
         if doc is None or self.running:
             return
+        from kpstudio.ml.config import TrainConfig
+
+        settings = {**settings, "arch": "default", "max_minutes": ASSIST_MINUTES}
+        extra = {"params": {"hints": True}, "patience": 10**9}  # never stops early: labels grow
+        warm = self._assist_start(doc)
+        if warm is not None:
+            # The active model's own settings (its scale, crops, stride), its weights.
+            config = TrainConfig.from_dict({**warm.config, "max_minutes": ASSIST_MINUTES,
+                                            "epochs": None, "patience": 10**9,
+                                            "warm_start": str(warm.model_file(doc.project))})
+            self._start(doc, None, config, assist=True)
+        else:
+            self._on_panel_train_requested(settings, assist=True, **extra)
+
+    def _assist_start(self, doc):
+        """The active run, if Assist can start from its model (a default model with hints on
+        today's keypoints); else None."""
+        try:
+            run = get_run(doc.project)
+        except ProjectError:
+            return None
+        params = run.config.get("params", {})
+        same = run.config.get("plan") and run.config.get("arch") == "default"
+        keypoints = run.config.get("plan", {}).get("fingerprint", {}).get("keypoints")
+        if not same or not params.get("hints") or run.model_file(doc.project) is None:
+            return None
+        return run if list(keypoints or []) == list(doc.skeleton.keypoints) else None
+
+    @Slot(dict)
+    def _on_panel_train_requested(self, settings: dict, assist: bool = False, **extra) -> None:
+        doc = self._document()
+        if doc is None or self.running:
+            return
+        self._start(doc, settings, None, assist, **extra)
+
+    def _start(self, doc, settings: dict | None, config, assist: bool, **extra) -> None:
         image_id = self._current_image()
         preview = str(doc.project.image_path(image_id)) if image_id is not None else None
-        planned = self._planned(doc, settings, preview_image=preview)
+        if config is None:
+            planned = self._planned(doc, settings, preview_image=preview, **extra)
+        else:
+            data = snapshot(doc.project)
+            planned = (data, planned_config(config, data.fingerprint())) if len(data) else None
         if planned is None:
             QMessageBox.information(self.panel.window(), "Train", "Label some images first.")
             return
@@ -114,8 +163,9 @@ class TrainingController(QObject):
         self.run_id = run.id
         run_dir = run_folder(doc.project.folder, run.id)
         self.worker = TrainingWorker(
-            self.train_function, data, self.config, run.id, run_dir, doc.project
+            self.train_function, data, self.config, run.id, run_dir, doc.project, assist
         )
+        self.worker.published.connect(self._on_worker_published)
         self.thread = QThread(self)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
@@ -128,6 +178,11 @@ class TrainingController(QObject):
         self.panel.set_running(True)
         self.refresh_runs()
         self.thread.start()
+
+    @Slot(str, object)
+    def _on_worker_published(self, run_id: str, predictor) -> None:
+        self._show_status(f"Assist: a better model (run {run_id}) now suggests", 4000)
+        self.model_published.emit(run_id, predictor)
 
     @Slot(dict)
     def _on_panel_plan_requested(self, settings: dict) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from kpstudio.core.runs import record_training
+from kpstudio.core.runs import publish_model, record_training, set_active_run
+from kpstudio.core.training_set import labels_signature, snapshot
 from kpstudio.ml.events import BatchEnded  # TensorFlow-free
 
 # Batch-level progress is thinned to this rate: the UI needs a live bar, not 100 events a second.
@@ -28,15 +29,20 @@ class TrainingWorker(QObject):
     progressed = Signal(object)  # a kpstudio.ml.events record (plain values: safe to share)
     finished = Signal(object)  # what `train` returned (kpstudio.ml.train.RunResult)
     failed = Signal(str)  # the error, with its traceback
+    # (run id, a kpstudio.ml.predictor.Predictor): Assist's better model, loaded in this
+    # thread (where TensorFlow already is) so the UI thread only swaps it in.
+    published = Signal(str, object)
 
     def __init__(self, train: Callable | None, snapshot, config, run_id: str, run_dir: Path,
-                 project):  # fmt: skip
+                 project, assist: bool = False):  # fmt: skip
         """`train`: kpstudio.ml.train.train's signature; None loads it in the worker thread
         (TensorFlow takes seconds to import). `project`: the studio's open store, whose worker
-        handle this thread writes the run's end through."""
+        handle this thread writes the run's end through. `assist`: labels made while training
+        join the next epoch, and each better model becomes the active one (published)."""
         super().__init__()  # no parent: it moves to its own thread
         self._train, self._snapshot, self._config = train, snapshot, config
         self._run_id, self._run_dir, self._project = run_id, run_dir, project
+        self._assist = assist
         self._stop = threading.Event()
         self._last_batch_event = 0.0
 
@@ -47,10 +53,13 @@ class TrainingWorker(QObject):
             if train is None:
                 from kpstudio.ml.train import train  # TensorFlow loads here, off the UI thread
 
+            extra = {}
+            if self._assist:
+                extra = {"refresh": self._follow_labels(), "publish": self._publish}
             result = record_training(
                 self._project.worker_handle, self._run_id,
                 lambda: train(self._snapshot, self._config, on_progress=self._report,
-                              should_stop=self._stop.is_set, run_dir=self._run_dir),
+                              should_stop=self._stop.is_set, run_dir=self._run_dir, **extra),
             )  # fmt: skip
         except Exception as exc:  # shown to the user with details, never lost in the thread
             import traceback
@@ -58,6 +67,31 @@ class TrainingWorker(QObject):
             self.failed.emit(f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
         else:
             self.finished.emit(result)
+
+    def _follow_labels(self):
+        """refresh() for train(), called in this thread: a new snapshot when the labels
+        changed since the last one (a cheap signature query first)."""
+        seen = [None]
+
+        def refresh():
+            with self._project.worker_handle() as store:
+                now = labels_signature(store)
+                if seen[0] is None or now == seen[0]:
+                    seen[0] = now
+                    return None
+                seen[0] = now
+                return snapshot(store)
+
+        return refresh
+
+    def _publish(self, model_path: Path, metrics: dict) -> None:
+        from kpstudio.ml.predictor import Predictor  # this thread trains: TensorFlow is here
+
+        predictor = Predictor.from_file(model_path)
+        with self._project.worker_handle() as store:
+            publish_model(store, self._run_id, model_path, metrics)
+            set_active_run(store, self._run_id)
+        self.published.emit(self._run_id, predictor)
 
     def request_stop(self) -> None:
         self._stop.set()

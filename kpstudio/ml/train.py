@@ -52,6 +52,9 @@ from kpstudio.ml.warm_start import check_warm_start, load_warm_start
 from kpstudio.ml.weight_layout import LayoutError, check_architecture
 
 ProgressFn = Callable[[TrainingEvent], None]
+# A better model is handed over (publish) at most this often: saving costs ~0.3 s, and the
+# assisted loop's target is fresh suggestions within 30 s of a correction.
+PUBLISH_INTERVAL_S = 10.0
 
 
 @dataclass
@@ -76,6 +79,7 @@ def train(
     data: TrainingSet, config: TrainConfig, on_progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None, run_dir: Path | None = None,
     resume: Path | None = None, refresh: Callable[[], TrainingSet | None] | None = None,
+    publish: Callable[[Path, dict], None] | None = None,
 ) -> RunResult:  # fmt: skip
     """Train on a snapshot of a project's labels; returns the run (its folder holds the model).
 
@@ -83,6 +87,8 @@ def train(
     batch. `resume`: a previous run's folder; training continues from its last checkpoint.
     `refresh()`: asked after every epoch; a new snapshot it returns (labels added or corrected
     meanwhile) is what the next epoch trains and validates on, with the model as it is.
+    `publish(model_path, metrics)`: a better model is saved to the run's model file and handed
+    over while training goes on (at most every PUBLISH_INTERVAL_S; Assist's suggestions).
     Under a multi-worker strategy only the chief writes files (config, checkpoint, model)."""
     started = time.monotonic()
     if len(data) == 0:
@@ -232,6 +238,7 @@ def train(
     best_weights = model.get_weights() if state.best_weights is None else state.best_weights
     status, reason = "finished", f"the {cfg.epochs} epochs are done"
     epoch_times: list[float] = []
+    published = -math.inf
     report(TrainingStarted(replicas, global_batch, steps_per_epoch, cfg.epochs))
     budget.start(started, time.monotonic())
     try:
@@ -255,6 +262,14 @@ def train(
             epoch_times.append(time.monotonic() - t_epoch)
             if early.update(epoch, val_px):
                 best_weights = model.get_weights()
+                if publish is not None and chief and (
+                        time.monotonic() - published >= PUBLISH_INTERVAL_S):  # fmt: skip
+                    published = time.monotonic()
+                    interim = {"mean_px": val_px, "epoch": epoch, "interim": True}
+                    saved = (_save_top_down(run_dir, top_down, model, cfg, data, interim, run_id)
+                             if top_down else
+                             _save_model(run_dir, model, cfg, data, interim, run_id))  # fmt: skip
+                    publish(saved, interim)
             state.epoch, state.best_val_px, state.best_epoch = epoch, early.best, early.best_epoch
             state.best_weights = best_weights
             elapsed = time.monotonic() - started

@@ -247,3 +247,70 @@ def test_the_dock_follows_the_plan_unless_the_user_sets_a_value(qtbot, studio):
     assert s.controller.config.overrides["input_size"] == 96
     _click(s.panel.stop_button)
     qtbot.waitUntil(lambda: not s.controller.running, timeout=10_000)
+
+
+class AssistTrain(FakeTrain):
+    """train() under Assist: after the first epoch the user labels one more image; refresh()
+    must then hand over a new snapshot, and publish() makes the run's better model active."""
+
+    def __init__(self, model_file: Path):
+        super().__init__(epochs=1)
+        self.model_file = model_file
+        self.seen: dict = {}
+
+    def __call__(self, data, config, on_progress, should_stop, run_dir, refresh, publish):
+        self.seen["config"] = config
+        self.seen["before"] = refresh()  # nothing changed yet
+        self.seen["label"].set()  # the test labels an image now (UI thread)
+        deadline = time.monotonic() + 10
+        fresh = None
+        while fresh is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            fresh = refresh()
+        self.seen["sizes"] = (len(data), None if fresh is None else len(fresh))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        published = run_dir / "model.kpmodel"
+        published.write_bytes(self.model_file.read_bytes())
+        publish(published, {"mean_px": 2.0, "interim": True})
+        return super().__call__(data, config, on_progress, should_stop, run_dir)
+
+
+def test_assist_follows_new_labels_and_makes_each_better_model_active(qtbot, studio, tmp_path):
+    pytest.importorskip("tensorflow")
+    from conftest import TINY_PARAMS
+
+    from kpstudio.ml.model_file import save_model_file
+
+    s = studio(FakeTrain())
+    model_file = save_model_file(tmp_path / "m.kpmodel", _tiny_for(s.project.skeleton),
+                                 arch="default", params=TINY_PARAMS, input_size=64,
+                                 skeleton=s.project.skeleton)  # fmt: skip
+    train = AssistTrain(model_file)
+    train.seen["label"] = threading.Event()
+    s.controller.train_function = train
+    published = []
+    s.controller.model_published.connect(lambda run_id, p: published.append((run_id, p)))
+    _click(s.panel.assist_button)
+    assert s.controller.running and not s.panel.assist_button.isEnabled()
+    qtbot.waitUntil(train.seen["label"].is_set, timeout=20_000)
+    unlabeled = next(r.id for r in s.project.images() if r.status == "unlabeled")
+    s.project.set_label(unlabeled, s.project.skeleton.keypoints[0], 10.0, 12.0)
+    qtbot.waitUntil(lambda: bool(published), timeout=20_000)
+    assert train.seen["before"] is None
+    before, after = train.seen["sizes"]
+    assert after == before + 1  # the new label joined
+    assert train.seen["config"].params.get("hints") is True
+    run_id, predictor = published[0]
+    assert run_id == s.controller.run_id and predictor.skeleton == s.project.skeleton
+    run = get_run(s.project)  # the active model is the running Assist run
+    assert run.id == run_id and run.status == "running" and run.model_path
+    _click(s.panel.stop_button)
+    qtbot.waitUntil(lambda: not s.controller.running, timeout=10_000)
+
+
+def _tiny_for(skeleton):
+    from conftest import TINY_PARAMS
+
+    from kpstudio.ml.models import build_model
+
+    return build_model("default", len(skeleton), 64, **TINY_PARAMS)
