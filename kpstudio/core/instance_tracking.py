@@ -280,12 +280,14 @@ class InstanceTracker:
         track.xy, track.velocity, track.seen = xy.copy(), None, frame
         return track.id
 
-    def seed(self, frame: int, track_id: int, xy: np.ndarray) -> None:
+    def seed(self, frame: int, track_id: int, xy: np.ndarray, score: float = np.nan) -> None:
         """Replay one row of an earlier run (frames in order, before any update of later
         frames): resuming a partial file continues its ids and motion."""
         xy = np.asarray(xy, np.float64)
         self.frame = max(self.frame, int(frame))
         self.next_id = max(self.next_id, int(track_id) + 1)
+        if np.isfinite(score):
+            self.typical_score += SCORE_GAIN * (score - self.typical_score)
         for track in self.tracks:
             if track.id == track_id:
                 track.update(int(frame), xy, box_area(xy), self.params.motion)

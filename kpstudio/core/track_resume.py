@@ -22,11 +22,12 @@ from kpstudio.core.video_output import OutputError, TrackHeader
 # How the header lines begin (every other line is a row and must read as one).
 HEAD_JSON = '{"video"'
 HEAD_CELLS = {"frame", "scorer", "individuals", "bodyparts", "coords"}
-Row = tuple[int, int, np.ndarray, np.ndarray]  # (frame, track, xy (K, 2), confidence (K,))
+# (frame, track, xy (K, 2), confidence (K,), object score: NaN where the file has none)
+Row = tuple[int, int, np.ndarray, np.ndarray, float]
 
 
 def read_last_frames(out: Path, fmt: str, header: TrackHeader, resume: dict, frames: int):
-    """Rows (frame, track, xy, confidence) of the `frames` frames before the sidecar's
+    """Rows (frame, track, xy, confidence, score) of the `frames` frames before the sidecar's
     frames_done, in file order; rows without a track (-1) are left out."""
     out = Path(out)
     end = int(resume["offsets"][out.name])
@@ -58,15 +59,15 @@ def _parse(line: str, fmt: str, header: TrackHeader, out: Path) -> list[Row]:
         if cells and cells[0] in HEAD_CELLS:
             return []
         frame = int(cells[0])
-        if fmt == "csv":  # frame, time, instance, track, then x, y, confidence[, smoothed x, y]
+        if fmt == "csv":  # frame, time, instance, track, score, then x, y, confidence[, x, y]
             stride = 5 if header.smoothed else 3
-            values = _floats(cells[4:]).reshape(k, stride)
-            return [(frame, int(cells[3]), values[:, :2], values[:, 2])]
+            values = _floats(cells[5:]).reshape(k, stride)
+            return [(frame, int(cells[3]), values[:, :2], values[:, 2], _floats(cells[4:5])[0])]
         rows = []  # dlc: frame, then per track x, y, likelihood per keypoint (pixel indices)
         blocks = _floats(cells[1:]).reshape(header.animals, k, 3)
         for track, block in enumerate(blocks):
             if np.isfinite(block).any():
-                rows.append((frame, track, block[:, :2] + 0.5, block[:, 2]))
+                rows.append((frame, track, block[:, :2] + 0.5, block[:, 2], np.nan))
         return rows
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise OutputError(
@@ -85,7 +86,7 @@ def _json_row(frame, inst: dict, names) -> Row:
         [[_none_nan(points[n]["x"]), _none_nan(points[n]["y"])] for n in names], np.float64
     )
     conf = np.array([_none_nan(points[n]["confidence"]) for n in names], np.float64)
-    return int(frame), int(inst["track"]), xy, conf
+    return int(frame), int(inst["track"]), xy, conf, _none_nan(inst["score"])
 
 
 def _none_nan(value) -> float:

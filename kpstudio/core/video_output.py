@@ -9,13 +9,13 @@ exists only while a file is partial.
 
 Rows are (frame, instance): one row per instance found in a frame (instance 0 of a
 single-instance model). A multi-instance model's rows also carry the track id the tracker
-(core/instance_tracking.py) gave them, -1 for an instance no track took: a `track` column in
-the CSV, a "track" key in the JSON, and DeepLabCut's multi-animal layout (a block of columns
-per track under a fourth header row, `individuals`) in its CSV. A frame where no animal was
-found has no row in the CSV and an empty instance list in the JSON. Coordinates are original
-video pixels in kpstudio's pixel-corner convention, except in the DeepLabCut file, which uses
-DeepLabCut's pixel-index convention (a pixel's centre is an integer) so that its tools read it
-as their own output.
+(core/instance_tracking.py) gave them (-1 for an instance no track took) and the model's
+object score: `track` and `score` columns in the CSV, "track" and "score" keys in the JSON,
+and DeepLabCut's multi-animal layout (a block of columns per track under a fourth header row,
+`individuals`) in its CSV. A frame where no animal was found has no row in the CSV and an
+empty instance list in the JSON. Coordinates are original video pixels in kpstudio's
+pixel-corner convention, except in the DeepLabCut file, which uses DeepLabCut's pixel-index
+convention (a pixel's centre is an integer) so that its tools read it as their own output.
 """
 
 from __future__ import annotations
@@ -171,15 +171,18 @@ class TrackWriter:
     def _chunks(self, frames, instances, xy, conf, smooth, tracks, upto) -> list[str]:
         raise NotImplementedError
 
-    def write(self, frames, instances, xy, conf, smooth=None, tracks=None, upto=None) -> None:
+    def write(
+        self, frames, instances, xy, conf, smooth=None, tracks=None, upto=None, scores=None
+    ) -> None:
         """Rows of whole frames: frames (n,), instances (n,), xy (n, K, 2), conf (n, K), smooth
-        (n, K, 2) or None; tracks (n,) track ids (a tracked file only). `upto`: the rows hold
-        every instance of the frames before it (default: the frame after the last row), so
-        frames without an animal still count as done."""
+        (n, K, 2) or None; tracks (n,) track ids and scores (n,) object scores (a tracked file
+        only). `upto`: the rows hold every instance of the frames before it (default: the frame
+        after the last row), so frames without an animal still count as done."""
         upto = int(frames[-1]) + 1 if upto is None and len(frames) else upto
         if self.header.tracked and tracks is None:
             raise OutputError(f"{self.out}: a tracked file's rows need their track ids")
         tracks = tracks if self.header.tracked else None
+        self._scores = np.full(len(frames), np.nan) if scores is None else np.asarray(scores)
         chunks = self._chunks(frames, instances, xy, conf, smooth, tracks, upto)
         for stream, text in zip(self.streams, chunks):
             stream.write(text.encode("utf-8"))
@@ -237,7 +240,7 @@ class CsvTrackWriter(TrackWriter):
     <kp>_y_smooth with --smooth) for each keypoint; empty cells where a value is missing."""
 
     def _files(self):
-        cols = ["frame", "time", "instance"] + (["track"] if self.header.tracked else [])
+        cols = ["frame", "time", "instance"] + (["track", "score"] if self.header.tracked else [])
         for name in self.header.keypoints:
             cols += [f"{name}_x", f"{name}_y", f"{name}_confidence"]
             if self.header.smoothed:
@@ -254,7 +257,7 @@ class CsvTrackWriter(TrackWriter):
                 csv_cell(str(int(instances[r]))),
             ]
             if tracks is not None:
-                row.append(csv_cell(str(int(tracks[r]))))
+                row += [csv_cell(str(int(tracks[r]))), csv_cell(_num(self._scores[r], 4))]
             for k in range(len(self.header.keypoints)):
                 row += [
                     csv_cell(_num(xy[r, k, 0], 3)),
@@ -380,7 +383,11 @@ class JsonTrackWriter(TrackWriter):
                             f', "y_smooth": {_jnum(smooth[r, k, 1], 3)}'
                         )
                     points.append(p + "}")
-                track = f'"track": {int(tracks[r])}, ' if tracks is not None else ""
+                track = (
+                    f'"track": {int(tracks[r])}, "score": {_jnum(self._scores[r], 4)}, '
+                    if tracks is not None
+                    else ""
+                )
                 insts.append(
                     f'{{"instance": {int(instances[r])}, {track}'
                     f'"keypoints": {{{", ".join(points)}}}}}'

@@ -71,8 +71,8 @@ def predict_video_instances(
     t_start = time.perf_counter()
     k = len(predictor.skeleton)
     tracker = InstanceTracker(k, animals, TrackerParams.for_fps(info.fps))
-    for frame, track, xy, _ in earlier or []:
-        tracker.seed(frame, track, xy)
+    for frame, track, xy, _, score in earlier or []:
+        tracker.seed(frame, track, xy, score)
     tracker.next_id = max(tracker.next_id, next_track)
     tracker.frame = start - 1
     smoother = TrackSmoothing(smoothing, start, k, earlier or []) if smoothing else None
@@ -134,11 +134,14 @@ def predict_video_instances(
 class FrameRows:
     """The instances of frames [first, end) as rows (frame order), and the decoded frames."""
 
+    FIELDS = ("frame", "instance", "track", "score", "xy", "conf")
+
     def __init__(self, rows, first: int, end: int, frames, k: int):
         self.first, self.end, self.frames = first, end, frames
         self.frame = np.array([r[0] for r in rows], np.int64)
         self.instance = np.array([r[1].instance for r in rows], np.int64)
         self.track = np.array([r[2] for r in rows], np.int64)
+        self.score = np.array([r[1].score for r in rows], np.float64)
         self.xy = np.array([r[1].xy for r in rows], np.float64).reshape(-1, k, 2)
         self.conf = np.array([r[1].confidence for r in rows], np.float64).reshape(-1, k)
 
@@ -146,7 +149,7 @@ class FrameRows:
         """The rows of frames [lo, hi)."""
         part = FrameRows([], lo, hi, None, self.xy.shape[1])
         keep = (self.frame >= lo) & (self.frame < hi)
-        for name in ("frame", "instance", "track", "xy", "conf"):
+        for name in FrameRows.FIELDS:
             setattr(part, name, getattr(self, name)[keep])
         if self.frames is not None:
             part.frames = self.frames[lo - self.first : hi - self.first]
@@ -155,7 +158,7 @@ class FrameRows:
 
 def _join(a: FrameRows, b: FrameRows) -> FrameRows:
     out = FrameRows([], a.first, b.end, None, a.xy.shape[1])
-    for name in ("frame", "instance", "track", "xy", "conf"):
+    for name in FrameRows.FIELDS:
         setattr(out, name, np.concatenate([getattr(a, name), getattr(b, name)]))
     out.frames = a.frames + b.frames if a.frames is not None and b.frames is not None else None
     return out
@@ -165,7 +168,7 @@ def _write(sink, renderer, rows: FrameRows, smooth) -> None:
     if rows.end <= rows.first:
         return
     sink.write(rows.frame, rows.instance, rows.xy, rows.conf, smooth,
-               tracks=rows.track, upto=rows.end)  # fmt: skip
+               tracks=rows.track, upto=rows.end, scores=rows.score)  # fmt: skip
     if renderer is not None and rows.frames is not None:
         shown = rows.xy if smooth is None else np.where(np.isfinite(smooth), smooth, rows.xy)
         per_frame = [rows.frame == f for f in range(rows.first, rows.end)]
@@ -201,7 +204,7 @@ class TrackSmoothing:
         self.fed = start  # frames before this went to the smoothers
         if earlier:  # a resumed run: the file's rows before `start` are each track's context
             by_track: dict[int, list] = {}
-            for frame, track, xy, conf in earlier:
+            for frame, track, xy, conf, _ in earlier:
                 by_track.setdefault(track, []).append((frame, xy, conf))
             for track, rows in by_track.items():
                 t0 = rows[0][0]

@@ -19,10 +19,11 @@ def test_the_last_frames_come_back_as_written(tmp_path, fmt, name, smoothed):
     got = read_last_frames(out, fmt, tracked_header(smoothed, animals=2), state, 5)
     frames, _, xy, conf, tracks = tracked_rows(3, 8)
     want = [(int(f), int(t), p, c) for f, t, p, c in zip(frames, tracks, xy, conf) if t >= 0]
-    assert [(f, t) for f, t, _, _ in got] == [(f, t) for f, t, _, _ in want]
-    for (_, _, p, c), (_, _, wp, wc) in zip(got, want):
+    assert [(f, t) for f, t, *_ in got] == [(f, t) for f, t, _, _ in want]
+    for (_, _, p, c, score), (_, _, wp, wc) in zip(got, want):
         np.testing.assert_allclose(p, wp, atol=1e-3)
         np.testing.assert_allclose(c, wc, atol=1e-4)
+        assert score == 0.5 if fmt != "dlc" else np.isnan(score)  # DeepLabCut has no score
 
 
 def test_reading_back_more_frames_than_the_file_has(tmp_path):

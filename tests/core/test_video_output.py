@@ -189,7 +189,9 @@ def write_tracked(out, fmt, smoothed=False, stop_after=None, resume=None, animal
             return writer
         frames, inst, xy, conf, tracks = tracked_rows(start, end)
         smooth = xy + 1.0 if smoothed else None
-        writer.write(frames, inst, xy, conf, smooth, tracks=tracks, upto=end)
+        writer.write(
+            frames, inst, xy, conf, smooth, tracks=tracks, upto=end, scores=0.5 + 0 * tracks
+        )
         writer.checkpoint()
     writer.close(complete=True)
     return writer
@@ -199,11 +201,12 @@ def test_a_tracked_csv_has_a_track_column_and_a_row_per_instance(tmp_path):
     out = tmp_path / "p.csv"
     write_tracked(out, "csv")
     table = read_csv(out)
-    assert table[0][:5] == ["frame", "time", "instance", "track", "snout_x"]
+    assert table[0][:6] == ["frame", "time", "instance", "track", "score", "snout_x"]
     body = [(int(r[0]), int(r[3])) for r in table[1:]]
     assert (4, -1) in body and (3, 0) in body and (3, 1) not in body
     assert 6 not in {f for f, _ in body}  # no animal, no row
-    assert float(table[1 + body.index((2, 1))][4]) == pytest.approx(102.25)
+    assert float(table[1 + body.index((2, 1))][5]) == pytest.approx(102.25)
+    assert {r[4] for r in table[1:]} == {"0.5000"}
 
 
 def test_a_tracked_json_lists_every_frame_with_track_ids(tmp_path):
@@ -214,6 +217,7 @@ def test_a_tracked_json_lists_every_frame_with_track_ids(tmp_path):
     assert [f["frame"] for f in data["frames"]] == list(range(10))
     assert data["frames"][6]["instances"] == []
     assert [i["track"] for i in data["frames"][4]["instances"]] == [0, 1, -1]
+    assert data["frames"][4]["instances"][0]["score"] == 0.5
     # A single-instance file's head is as it was before tracking.
     write_all(tmp_path / "s.json", "json")
     assert "tracked" not in json.loads((tmp_path / "s.json").read_text())
