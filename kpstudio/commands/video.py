@@ -321,6 +321,7 @@ def _extract_outliers(args, info, out_dir: Path, count: int) -> int:
     from kpstudio.core.training_set import snapshot
     from kpstudio.core.video_frames import frame_file_name, save_frames
     from kpstudio.ml.predictor import Predictor
+    from kpstudio.ml.video_instances import is_multi_instance
     from kpstudio.ml.video_predict import ArraySink, predict_video
 
     with Project.open(args.project, readonly=True) as project:
@@ -329,6 +330,11 @@ def _extract_outliers(args, info, out_dir: Path, count: int) -> int:
         labels = snapshot(project)
     skeleton = labels.skeleton
     predictor = Predictor.from_file(model_file)
+    if is_multi_instance(predictor):  # its rows are per animal: the scores below are per frame
+        raise ValueError(
+            f"--outliers: run {run.id}'s model finds several animals per frame; picking the "
+            "frames it got wrong works with single-instance models for now"
+        )
     if tuple(predictor.skeleton.keypoints) != tuple(skeleton.keypoints):
         raise ValueError(
             f"run {run.id} was trained on keypoints "
