@@ -259,11 +259,17 @@ class InstanceTracker:
         """A new track for an unmatched instance, or with every animal's id in use, the lost
         track it is closest to (in units of that animal's size)."""
         xy, conf, _ = item
-        if self.max_tracks is None or self.next_id < self.max_tracks:
-            track = _Track(self.next_id, xy.copy(), None, frame, area)
-            self.next_id += 1
-            self.tracks.append(track)
-            return track.id
+        if self.max_tracks is None:
+            new_id = self.next_id
+        else:
+            # The lowest id no track holds: after a resume, an animal whose rows lay before
+            # the part read back gets its own id again rather than none.
+            held = {t.id for t in self.tracks}
+            new_id = next((i for i in range(self.max_tracks) if i not in held), None)
+        if new_id is not None:
+            self.tracks.append(_Track(new_id, xy.copy(), None, frame, area))
+            self.next_id = max(self.next_id, new_id + 1)
+            return new_id
         lost = [t for t in self.tracks if t.id not in taken]
         if not lost:
             return UNASSIGNED
