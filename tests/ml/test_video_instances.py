@@ -73,7 +73,7 @@ class Rows:
         self.frame, self.track, self.xy, self.conf, self.smooth = [], [], [], [], []
         self.upto = 0
 
-    def write(self, frames, instances, xy, conf, smooth, tracks=None, upto=None):
+    def write(self, frames, instances, xy, conf, smooth, tracks=None, upto=None, scores=None):
         assert upto is not None and (not len(frames) or frames.min() >= self.upto)
         self.upto = upto
         self.frame += list(frames)
@@ -183,7 +183,7 @@ def test_a_resumed_run_goes_on_with_the_same_track_ids(video, tmp_path, smoothed
     smoothing = SmoothingParams(window=5, max_gap=3, context=6) if smoothed else None
     whole, cut = tmp_path / "whole.csv", tmp_path / "cut.csv"
     run_to_file(video, whole, "csv", smoothing, animals)
-    run_to_file(video, cut, "csv", smoothing, animals, stop_at=26)
+    run_to_file(video, cut, "csv", smoothing, animals, stop_at=40)  # smoothing: 26 written
     done = read_progress(cut)["frames_done"]
     assert 0 < done < FRAMES
     run_to_file(video, cut, "csv", smoothing, animals)
