@@ -124,3 +124,40 @@ def nearest_centroid_ids(frames, max_distance: float) -> list[list[int]]:
         prev = list(zip(cents, ids))
         out.append(ids)
     return out
+
+
+def crossing_clip(
+    angle_deg: float,
+    seed: int = 0,
+    *,
+    frames: int = 60,
+    hidden: int = 4,
+    body_length: float = 40.0,
+    speed: float = 0.15,
+    noise: float = 0.03,
+) -> Clip:
+    """Two animals on straight lines crossing in an X at `angle_deg`, both at the crossing
+    point in the middle frame, and neither detected for `hidden` frames around it (one hides
+    the other, or both go under a shelter). Which one comes out where only their motion says:
+    their poses are alike and their last positions equally near."""
+    rng = np.random.default_rng(seed)
+    half = np.deg2rad(angle_deg) / 2
+    out, truth = [], []
+    for t in range(frames):
+        if abs(t - frames // 2 + 0.5) < hidden / 2:
+            out.append([])
+            truth.append([])
+            continue
+        instances = []
+        for heading in (half, -half):
+            direction = np.array([np.cos(heading), np.sin(heading)])
+            centre = 12 * body_length + direction * (t - frames / 2) * speed * body_length
+            rot = np.array([[np.cos(heading), -np.sin(heading)],
+                            [np.sin(heading), np.cos(heading)]])  # fmt: skip
+            xy = centre + body_length * BODY @ rot.T
+            xy = xy + rng.normal(0, noise * body_length, xy.shape)
+            instances.append((xy, np.ones(K), 0.9))
+        order = rng.permutation(2)
+        out.append([instances[i] for i in order])
+        truth.append([int(i) for i in order])
+    return Clip(out, truth, body_length)
