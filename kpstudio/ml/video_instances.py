@@ -172,9 +172,8 @@ def _write(sink, renderer, rows: FrameRows, smooth) -> None:
     if renderer is not None and rows.frames is not None:
         shown = rows.xy if smooth is None else np.where(np.isfinite(smooth), smooth, rows.xy)
         per_frame = [rows.frame == f for f in range(rows.first, rows.end)]
-        renderer.queue.put(
-            (rows.frames, [shown[m] for m in per_frame], [rows.conf[m] for m in per_frame])
-        )
+        drawn = [(shown[m], rows.track[m]) for m in per_frame]  # points and their track ids
+        renderer.queue.put((rows.frames, drawn, [rows.conf[m] for m in per_frame]))
 
 
 class _AllInstances:
@@ -183,8 +182,9 @@ class _AllInstances:
     def __init__(self, writer: LabeledVideoWriter):
         self.writer = writer
 
-    def write(self, frame, xy, conf) -> None:
-        self.writer.write_all(frame, xy, conf)
+    def write(self, frame, drawn, conf) -> None:
+        xy, tracks = drawn
+        self.writer.write_all(frame, xy, conf, [t if t >= 0 else "?" for t in tracks])
 
     def close(self) -> None:
         self.writer.close()
