@@ -135,3 +135,13 @@ def test_an_instance_of_another_skeleton_is_refused():
     tracker = InstanceTracker(3)
     with pytest.raises(ValueError, match="4 keypoints; the tracker follows 3"):
         tracker.update([(np.zeros((4, 2)), np.ones(4), 1.0)])
+
+
+def test_a_resumed_tracker_gives_a_known_animal_missing_from_the_rows_read_back_its_id():
+    clip = make_clip(2, 60, seed=8, spread=2.5, miss=0.0, point_miss=0.0, false_positive=0.0)
+    first = [(xy, c, s) for (xy, c, s), who in zip(clip.frames[0], clip.truth[0]) if who == 0]
+    second = [(xy, c, s) for (xy, c, s), who in zip(clip.frames[0], clip.truth[0]) if who == 1]
+    tracker = InstanceTracker(K, max_tracks=2, fps=30)
+    tracker.seed(0, 0, first[0][0], 0.9)  # only animal 0's row was in the part read back
+    tracker.next_id = 2  # the sidecar: ids 0 and 1 were used
+    assert tracker.update(first + second, frame=1) == [0, 1]
