@@ -14,13 +14,15 @@ from kpstudio.commands import progress_bar
 
 VIDEO_BATCH = 8  # kpstudio.ml.video_predict.BATCH_SIZE (that module imports TensorFlow)
 
-PREDICT_EPILOG = """videos: one row per frame (and per instance; instance 0 for now) with the
-frame index, its time (index / the video's frame rate) and x, y, confidence per keypoint, in
-video pixels. -o names the file for one video, a folder for several (one <video>.csv or .json
-each). --format dlc writes DeepLabCut's analysis CSV (scorer / bodyparts / coords header rows;
-with --smooth the smoothed points go to <name>_filtered.csv as DeepLabCut's own filter writes
-them). Ctrl+C leaves a valid partial file and OUT.progress.json saying where it stopped;
---resume continues it."""
+PREDICT_EPILOG = """videos: one row per frame (and per instance) with the frame index, its time
+(index / the video's frame rate) and x, y, confidence per keypoint, in video pixels. A
+multi-instance (top-down) model's instances are linked across frames into tracks: each row also
+has its track id (--animals N: there are N animals, ids 0 … N-1; DeepLabCut's multi-animal
+CSV, one block of columns per animal, needs it). -o names the file for one video, a folder for
+several (one <video>.csv or .json each). --format dlc writes DeepLabCut's analysis CSV (scorer /
+bodyparts / coords header rows; with --smooth the smoothed points go to <name>_filtered.csv as
+DeepLabCut's own filter writes them). Ctrl+C leaves a valid partial file and OUT.progress.json
+saying where it stopped; --resume continues it."""
 
 
 def add_predict_options(p) -> None:
@@ -46,6 +48,13 @@ def add_predict_options(p) -> None:
     )
     p.add_argument(
         "--resume", action="store_true", help="videos: continue a partial output where it stopped"
+    )
+    p.add_argument(
+        "--animals",
+        type=int,
+        default=None,
+        metavar="N",
+        help="videos, multi-instance models: there are N animals (track ids never exceed them)",
     )
     p.add_argument("--batch-size", type=int, default=VIDEO_BATCH,
                    help="videos: frames per model call")  # fmt: skip
@@ -96,7 +105,7 @@ def refuse_video_options(args) -> None:
     """Predicting images: the options that only mean something for videos are an error, not
     silently ignored."""
     options = {"--format": args.format, "--labeled-video": args.labeled_video,
-               "--smooth": args.smooth, "--resume": args.resume,
+               "--smooth": args.smooth, "--resume": args.resume, "--animals": args.animals,
                "--runtime": args.runtime != "auto",
                "--batch-size": args.batch_size != VIDEO_BATCH}  # fmt: skip
     given = [name for name, value in options.items() if value]
@@ -142,6 +151,8 @@ def predict_videos(args) -> int:
         )
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, not {args.batch_size}")
+    if args.animals is not None and args.animals < 1:
+        raise ValueError(f"--animals must be at least 1, not {args.animals}")
     if args.resume and args.labeled_video:
         raise ValueError(
             "--labeled-video cannot be resumed (a video file cannot be appended "
@@ -163,6 +174,7 @@ def _predict_one(args, predictor, model_sha, info, out: Path, labeled, fmt: str)
     from tqdm import tqdm
 
     from kpstudio.core.labeled_video import LabeledVideoWriter
+    from kpstudio.core.track_resume import read_last_frames
     from kpstudio.core.tracks import SmoothingParams
     from kpstudio.core.video_output import (
         OutputError,
@@ -171,8 +183,15 @@ def _predict_one(args, predictor, model_sha, info, out: Path, labeled, fmt: str)
         progress_path,
         read_progress,
     )
+    from kpstudio.ml.video_instances import is_multi_instance, resume_frames
     from kpstudio.ml.video_predict import predict_video
 
+    multi = is_multi_instance(predictor)
+    if args.animals is not None and not multi:
+        raise ValueError(
+            f"--animals: {Path(args.model).name} finds one animal per frame (it is not a "
+            "multi-instance model)"
+        )
     header = TrackHeader(
         info.path.name,
         Path(args.model).name,
@@ -182,8 +201,12 @@ def _predict_one(args, predictor, model_sha, info, out: Path, labeled, fmt: str)
         info.width,
         info.height,
         bool(args.smooth),
+        tracked=multi,
+        animals=args.animals or 0,
     )
     state = {"video": str(info.path.resolve()), "model_sha256": model_sha, "format": fmt}
+    if multi:
+        state["animals"] = args.animals
     resume = read_progress(out)
     if resume is not None and not args.resume:
         raise OutputError(
@@ -195,7 +218,7 @@ def _predict_one(args, predictor, model_sha, info, out: Path, labeled, fmt: str)
         print(f"{out} is complete; nothing to resume")
         return
     if resume is not None:
-        for key in ("video", "model_sha256", "format"):
+        for key in state:
             if resume.get(key) != state[key]:
                 raise OutputError(
                     f"{out} was started with another {key.replace('_', ' ')} "
@@ -228,6 +251,10 @@ def _predict_one(args, predictor, model_sha, info, out: Path, labeled, fmt: str)
         bar.update(done - bar.n)
 
     smoothing = SmoothingParams.for_fps(info.fps) if args.smooth else None
+    earlier, next_track = None, 0
+    if multi and resume is not None:  # tracking goes on from the file's last frames
+        earlier = read_last_frames(out, fmt, header, resume, resume_frames(info.fps, smoothing))
+        next_track = int(resume.get("next_track", 0))
     try:
         times = predict_video(
             predictor,
@@ -239,6 +266,9 @@ def _predict_one(args, predictor, model_sha, info, out: Path, labeled, fmt: str)
             batch_size=args.batch_size,
             runtime=args.runtime,
             progress=progress,
+            animals=args.animals,
+            earlier=earlier,
+            next_track=next_track,
         )
     except BaseException as exc:
         bar.close()
@@ -291,6 +321,7 @@ def _extract_outliers(args, info, out_dir: Path, count: int) -> int:
     from kpstudio.core.training_set import snapshot
     from kpstudio.core.video_frames import frame_file_name, save_frames
     from kpstudio.ml.predictor import Predictor
+    from kpstudio.ml.video_instances import is_multi_instance
     from kpstudio.ml.video_predict import ArraySink, predict_video
 
     with Project.open(args.project, readonly=True) as project:
@@ -299,6 +330,11 @@ def _extract_outliers(args, info, out_dir: Path, count: int) -> int:
         labels = snapshot(project)
     skeleton = labels.skeleton
     predictor = Predictor.from_file(model_file)
+    if is_multi_instance(predictor):  # its rows are per animal: the scores below are per frame
+        raise ValueError(
+            f"--outliers: run {run.id}'s model finds several animals per frame; picking the "
+            "frames it got wrong works with single-instance models for now"
+        )
     if tuple(predictor.skeleton.keypoints) != tuple(skeleton.keypoints):
         raise ValueError(
             f"run {run.id} was trained on keypoints "

@@ -47,6 +47,36 @@ class LabeledVideoWriter:
     def write(self, frame: np.ndarray, xy: np.ndarray, conf: np.ndarray) -> None:
         """Draw one instance's points xy (K, 2) (NaN: not drawn) with alpha = confidence on the
         BGR frame (in place) and append it."""
+        self.draw(frame, xy, conf)
+        self.append(frame)
+
+    def write_all(self, frame: np.ndarray, xy: np.ndarray, conf: np.ndarray, labels=None) -> None:
+        """Draw every instance of a frame, xy (n, K, 2) and conf (n, K) (n may be 0), each with
+        its label above it if given (a track id: who is who can be checked by eye), and
+        append it once."""
+        for i, (points, confidence) in enumerate(zip(xy, conf)):
+            self.draw(frame, points, confidence)
+            if labels is not None:
+                self._label(frame, points, str(labels[i]))
+        self.append(frame)
+
+    def _label(self, frame: np.ndarray, xy: np.ndarray, text: str) -> None:
+        pts = np.asarray(xy, np.float64)
+        pts = pts[np.isfinite(pts).all(axis=1)]
+        if not len(pts):
+            return
+        top = pts[np.argmin(pts[:, 1])]
+        scale = self.radius / 6.0  # the text follows the frame's size, as the points do
+        at = (int(top[0]) - self.radius, int(top[1]) - 2 * self.radius)
+        for color, width in (((0, 0, 0), self.thickness + 2), ((255, 255, 255), self.thickness)):
+            cv2.putText(frame, text, at, cv2.FONT_HERSHEY_SIMPLEX, scale, color, width, cv2.LINE_AA)
+
+    def append(self, frame: np.ndarray) -> None:
+        self.writer.write(frame)
+        self.frames += 1
+
+    def draw(self, frame: np.ndarray, xy: np.ndarray, conf: np.ndarray) -> None:
+        """Draw one instance on the BGR frame, in place."""
         h, w = frame.shape[:2]
         pts = np.asarray(xy, np.float64) - 0.5  # pixel corners → cv2's pixel centres
         alpha = np.clip(np.nan_to_num(np.asarray(conf, np.float64)), 0.0, 1.0)
@@ -57,8 +87,6 @@ class LabeledVideoWriter:
                 self._blend(frame, w, h, bone, min(alpha[a], alpha[b]), self.colors[a], self._line)
         for k in np.flatnonzero(ok):
             self._blend(frame, w, h, pts[[k]], alpha[k], self.colors[k], self._dot)
-        self.writer.write(frame)
-        self.frames += 1
 
     def _line(self, roi: np.ndarray, p: list, color: tuple) -> None:
         cv2.line(roi, p[0], p[1], color, self.thickness, cv2.LINE_AA, SHIFT)

@@ -7,8 +7,13 @@ stopped (frames done and the byte offset of each file's last whole row); `--resu
 the file's header is the one this run would write, cuts the file there and goes on. The sidecar
 exists only while a file is partial.
 
-Rows are (frame, instance): one row per instance found in a frame (instance 0 for now), so
-several animals fit the same files later. Coordinates are original video pixels in kpstudio's
+Rows are (frame, instance): one row per instance found in a frame (instance 0 of a
+single-instance model). A multi-instance model's rows also carry the track id the tracker
+(core/instance_tracking.py) gave them (-1 for an instance no track took) and the model's
+object score: `track` and `score` columns in the CSV, "track" and "score" keys in the JSON,
+and DeepLabCut's multi-animal layout (a block of columns per track under a fourth header row,
+`individuals`) in its CSV. A frame where no animal was found has no row in the CSV and an
+empty instance list in the JSON. Coordinates are original video pixels in kpstudio's
 pixel-corner convention, except in the DeepLabCut file, which uses DeepLabCut's pixel-index
 convention (a pixel's centre is an integer) so that its tools read it as their own output.
 """
@@ -53,6 +58,17 @@ class TrackHeader:
     width: int
     height: int
     smoothed: bool
+    # A multi-instance model's file: rows carry track ids; `animals` > 0 is the number of
+    # animals the user said there are (track ids 0 … animals - 1), 0 when not known.
+    tracked: bool = False
+    animals: int = 0
+
+    def fields(self) -> dict:
+        """What the JSON file's head holds: a single-instance file's as before tracking."""
+        head = {**asdict(self), "keypoints": list(self.keypoints)}
+        if not self.tracked:
+            del head["tracked"], head["animals"]
+        return head
 
 
 def format_for(path: Path, fmt: str | None) -> str:
@@ -152,20 +168,33 @@ class TrackWriter:
         """(path, header text) of each file this format writes."""
         raise NotImplementedError
 
-    def _chunks(self, frames, instances, xy, conf, smooth) -> list[str]:
+    def _chunks(self, frames, instances, xy, conf, smooth, tracks, upto) -> list[str]:
         raise NotImplementedError
 
-    def write(self, frames, instances, xy, conf, smooth=None) -> None:
+    def write(
+        self, frames, instances, xy, conf, smooth=None, tracks=None, upto=None, scores=None
+    ) -> None:
         """Rows of whole frames: frames (n,), instances (n,), xy (n, K, 2), conf (n, K), smooth
-        (n, K, 2) or None."""
-        chunks = self._chunks(frames, instances, xy, conf, smooth)
+        (n, K, 2) or None; tracks (n,) track ids and scores (n,) object scores (a tracked file
+        only). `upto`: the rows hold every instance of the frames before it (default: the frame
+        after the last row), so frames without an animal still count as done."""
+        upto = int(frames[-1]) + 1 if upto is None and len(frames) else upto
+        if self.header.tracked and tracks is None:
+            raise OutputError(f"{self.out}: a tracked file's rows need their track ids")
+        tracks = tracks if self.header.tracked else None
+        self._scores = np.full(len(frames), np.nan) if scores is None else np.asarray(scores)
+        chunks = self._chunks(frames, instances, xy, conf, smooth, tracks, upto)
         for stream, text in zip(self.streams, chunks):
             stream.write(text.encode("utf-8"))
         # Only now is every file whole up to here: a Ctrl+C between two streams' writes leaves
         # the previous point as the one to cut back to.
         self.whole = [s.file.tell() for s in self.streams]
-        if len(frames):
-            self.frames_done = int(frames[-1]) + 1
+        if upto is not None:
+            self.frames_done = max(self.frames_done, upto)
+        if tracks is not None and len(tracks):
+            # The sidecar's record of ids used so far: a resumed run never reuses one for a
+            # new animal, even one whose rows lie before the part it reads back.
+            self.state["next_track"] = max(self.state.get("next_track", 0), int(max(tracks)) + 1)
 
     def checkpoint(self, state: dict | None = None) -> None:
         """Record in the sidecar how far the files are whole (call between batches)."""
@@ -211,14 +240,14 @@ class CsvTrackWriter(TrackWriter):
     <kp>_y_smooth with --smooth) for each keypoint; empty cells where a value is missing."""
 
     def _files(self):
-        cols = ["frame", "time", "instance"]
+        cols = ["frame", "time", "instance"] + (["track", "score"] if self.header.tracked else [])
         for name in self.header.keypoints:
             cols += [f"{name}_x", f"{name}_y", f"{name}_confidence"]
             if self.header.smoothed:
                 cols += [f"{name}_x_smooth", f"{name}_y_smooth"]
         return [(self.out, _csv_text([[csv_cell(c) for c in cols]]))]
 
-    def _chunks(self, frames, instances, xy, conf, smooth):
+    def _chunks(self, frames, instances, xy, conf, smooth, tracks, upto):
         fps = self.header.fps if self.header.fps > 0 else float("nan")
         rows = []
         for r, frame in enumerate(frames):
@@ -227,6 +256,8 @@ class CsvTrackWriter(TrackWriter):
                 csv_cell(_num(frame / fps, 4)),
                 csv_cell(str(int(instances[r]))),
             ]
+            if tracks is not None:
+                row += [csv_cell(str(int(tracks[r]))), csv_cell(_num(self._scores[r], 4))]
             for k in range(len(self.header.keypoints)):
                 row += [
                     csv_cell(_num(xy[r, k, 0], 3)),
@@ -242,15 +273,32 @@ class CsvTrackWriter(TrackWriter):
 class DlcTrackWriter(TrackWriter):
     """DeepLabCut's analysis CSV: three header rows (scorer / bodyparts / coords), then the
     frame index and x, y, likelihood per bodypart. With --smooth the smoothed points go to
-    OUT_filtered.csv in the same layout, as DeepLabCut's filterpredictions writes them."""
+    OUT_filtered.csv in the same layout, as DeepLabCut's filterpredictions writes them.
+
+    A tracked file uses DeepLabCut's multi-animal layout: a fourth header row, `individuals`
+    (after scorer), names a block of columns per track (track0 … track<animals - 1>), and each
+    frame is one row, empty where a track has no instance. The blocks are fixed at the top, so
+    the number of animals must be known."""
+
+    def __init__(self, out: Path, header: TrackHeader, resume: dict | None, state: dict):
+        if header.tracked and header.animals < 1:
+            raise OutputError(
+                f"{out}: DeepLabCut's multi-animal CSV has a block of columns per animal; "
+                "say how many there are (--animals N)"
+            )
+        super().__init__(out, header, resume, state)
 
     def _files(self):
         scorer = "kpstudio_" + Path(self.header.model).stem
         k = self.header.keypoints
-        rows = [
-            ["scorer"] + [scorer] * 3 * len(k),
-            ["bodyparts"] + [n for n in k for _ in range(3)],
-            ["coords"] + ["x", "y", "likelihood"] * len(k),
+        blocks = self.header.animals if self.header.tracked else 1
+        rows = [["scorer"] + [scorer] * 3 * len(k) * blocks]
+        if self.header.tracked:
+            rows.append(["individuals"] + [name for name in track_names(blocks)
+                                           for _ in range(3 * len(k))])  # fmt: skip
+        rows += [
+            ["bodyparts"] + [n for n in k for _ in range(3)] * blocks,
+            ["coords"] + ["x", "y", "likelihood"] * len(k) * blocks,
         ]
         text = _csv_text([[csv_cell(c) for c in row] for row in rows])
         files = [(self.out, text)]
@@ -259,50 +307,70 @@ class DlcTrackWriter(TrackWriter):
             files.append((self.out.with_name(name), text))
         return files
 
-    def _chunks(self, frames, instances, xy, conf, smooth):
-        if np.any(np.asarray(instances) != 0):
+    def _chunks(self, frames, instances, xy, conf, smooth, tracks, upto):
+        if tracks is None and np.any(np.asarray(instances) != 0):
             raise OutputError(f"{self.out}: the DeepLabCut CSV holds one animal per frame")
         xy = np.asarray(xy) - 0.5  # pixel corners → DeepLabCut's pixel indices
         outs = [xy] + ([np.asarray(smooth) - 0.5] if smooth is not None else [])
+        k = len(self.header.keypoints)
+        if tracks is None:
+            rows_of = [(int(f), [(0, r)]) for r, f in enumerate(frames)]
+            blocks = 1
+        else:  # every frame from the last one written to `upto`, each track in its block
+            blocks = self.header.animals
+            rows_of = [(f, []) for f in range(self.frames_done, upto)]
+            for r, (f, t) in enumerate(zip(frames, tracks)):
+                if 0 <= int(t) < blocks:  # -1: an instance no track took has no column
+                    rows_of[int(f) - self.frames_done][1].append((int(t), r))
         chunks = []
         for points in outs:
             rows = []
-            for r, frame in enumerate(frames):
-                row = [csv_cell(str(int(frame)))]
-                for kk in range(len(self.header.keypoints)):
-                    row += [
-                        csv_cell(_num(points[r, kk, 0], 3)),
-                        csv_cell(_num(points[r, kk, 1], 3)),
-                        csv_cell(_num(conf[r, kk], 4)),
-                    ]
-                rows.append(row)
+            for frame, placed in rows_of:
+                cells = [""] * (3 * k * blocks)
+                for block, r in placed:
+                    at = 3 * k * block
+                    for kk in range(k):
+                        cells[at + 3 * kk : at + 3 * kk + 3] = [
+                            _num(points[r, kk, 0], 3),
+                            _num(points[r, kk, 1], 3),
+                            _num(conf[r, kk], 4),
+                        ]
+                rows.append([csv_cell(str(frame))] + [csv_cell(c) for c in cells])
             chunks.append(_csv_text(rows))
         return chunks
 
 
+def track_names(animals: int) -> list[str]:
+    """The DeepLabCut file's individuals: one per track id."""
+    return [f"track{i}" for i in range(animals)]
+
+
 class JsonTrackWriter(TrackWriter):
     """{"video", "model", "fps", ..., "keypoints": [...], "frames": [{"frame", "time",
-    "instances": [{"instance", "keypoints": {name: {"x", "y", "confidence"[, "x_smooth",
-    "y_smooth"]}}}]}, ...], "complete": bool, "frames_done": n}; null where a value is missing."""
+    "instances": [{"instance"[, "track"], "keypoints": {name: {"x", "y", "confidence"[,
+    "x_smooth", "y_smooth"]}}}]}, ...], "complete": bool, "frames_done": n}; null where a value
+    is missing. One frame per line, so a resumed run can read the last ones back."""
 
     def __init__(self, out: Path, header: TrackHeader, resume: dict | None, state: dict):
         super().__init__(out, header, resume, state)
         self._any = self.frames_done > 0  # a frame before this one: the next needs a comma
 
     def _files(self):
-        head = {**asdict(self.header), "keypoints": list(self.header.keypoints)}
-        text = json.dumps(head, ensure_ascii=False)[:-1] + ', "frames": [\n'
+        text = json.dumps(self.header.fields(), ensure_ascii=False)[:-1] + ', "frames": [\n'
         return [(self.out, text)]
 
-    def _chunks(self, frames, instances, xy, conf, smooth):
+    def _chunks(self, frames, instances, xy, conf, smooth, tracks, upto):
         fps = self.header.fps if self.header.fps > 0 else float("nan")
         names = [json.dumps(n, ensure_ascii=False) for n in self.header.keypoints]
-        parts, n = [], len(frames)
-        r = 0
-        while r < n:  # one object per frame, holding that frame's instances
-            frame = int(frames[r])
+        rows_of: dict[int, list[int]] = {}
+        if tracks is not None:  # every frame up to `upto`, those without an animal too
+            rows_of = {f: [] for f in range(self.frames_done, upto)}
+        for r, frame in enumerate(frames):
+            rows_of.setdefault(int(frame), []).append(r)
+        parts = []
+        for frame, rows in rows_of.items():  # one object per frame, holding its instances
             insts = []
-            while r < n and int(frames[r]) == frame:
+            for r in rows:
                 points = []
                 for k, name in enumerate(names):
                     p = (
@@ -315,10 +383,15 @@ class JsonTrackWriter(TrackWriter):
                             f', "y_smooth": {_jnum(smooth[r, k, 1], 3)}'
                         )
                     points.append(p + "}")
-                insts.append(
-                    f'{{"instance": {int(instances[r])}, "keypoints": {{{", ".join(points)}}}}}'
+                track = (
+                    f'"track": {int(tracks[r])}, "score": {_jnum(self._scores[r], 4)}, '
+                    if tracks is not None
+                    else ""
                 )
-                r += 1
+                insts.append(
+                    f'{{"instance": {int(instances[r])}, {track}'
+                    f'"keypoints": {{{", ".join(points)}}}}}'
+                )
             lead = ",\n" if self._any else ""
             self._any = True
             parts.append(

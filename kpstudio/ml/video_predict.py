@@ -103,13 +103,15 @@ class _End:
 
 
 class FrameReader(threading.Thread):
-    """Decodes frames from `start` and queues (first index, uint8 RGB batch, BGR frames or None)."""
+    """Decodes frames from `start` and queues (first index, uint8 RGB batch, BGR frames or None).
+    With box None the frames are not letterboxed (a multi-instance model crops them itself):
+    the batch is empty and the frames are kept."""
 
     def __init__(
         self,
         info: VideoInfo,
         start: int,
-        box: Letterbox,
+        box: Letterbox | None,
         canvas_h: int,
         canvas_w: int,
         batch_size: int,
@@ -119,7 +121,7 @@ class FrameReader(threading.Thread):
         super().__init__(name="kpstudio-video-reader", daemon=True)
         self.info, self.start_frame, self.box = info, start, box
         self.shape = (batch_size, canvas_h, canvas_w, 3)
-        self.keep_frames, self.times = keep_frames, times
+        self.keep_frames, self.times = keep_frames or box is None, times
         self.queue: queue.Queue = queue.Queue(maxsize=max(2, QUEUE_FRAMES // batch_size))
         self.stopped = threading.Event()
 
@@ -159,9 +161,10 @@ class FrameReader(threading.Thread):
     ) -> int:
         """Decode up to len(batch) frames into the batch's letterboxed slots; how many."""
         info, box, times = self.info, self.box, self.times
-        new_w, new_h = round(info.width * box.scale_x), round(info.height * box.scale_y)
-        x0, y0 = box.pad_x, box.pad_y
-        interp = cv2.INTER_AREA if new_w < info.width else cv2.INTER_LINEAR  # as letterbox_image
+        if box is not None:
+            new_w, new_h = round(info.width * box.scale_x), round(info.height * box.scale_y)
+            x0, y0 = box.pad_x, box.pad_y
+            interp = cv2.INTER_AREA if new_w < info.width else cv2.INTER_LINEAR  # as letterbox
         for n in range(len(batch)):
             t0 = time.perf_counter()
             ok, frame = cap.read()
@@ -174,10 +177,12 @@ class FrameReader(threading.Thread):
                     f"{info.path}: frame {index + n} is {frame.shape[1]}×"
                     f"{frame.shape[0]}, not {info.width}×{info.height}"
                 )
-            small = cv2.resize(frame, (new_w, new_h), interpolation=interp)
-            batch[n, y0 : y0 + new_h, x0 : x0 + new_w] = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
             if frames is not None:
                 frames.append(frame)
+            if box is None:
+                continue
+            small = cv2.resize(frame, (new_w, new_h), interpolation=interp)
+            batch[n, y0 : y0 + new_h, x0 : x0 + new_w] = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
             times.letterbox += time.perf_counter() - t1
         return len(batch)
 
@@ -241,13 +246,29 @@ def predict_video(
     batch_size: int = BATCH_SIZE,
     runtime: str = "auto",
     progress: Callable[[int, int], None] | None = None,
+    animals: int | None = None,
+    earlier: list | None = None,
+    next_track: int = 0,
 ) -> StageTimes:
     """Predict frames start… of the video into `sink` (and `labeled`), in frame order.
 
     With `smoothing`, rows leave `smoothing.ahead` frames behind the model and a resumed run
     (start > 0) first re-predicts `smoothing.behind` frames before `start` as context, so its
     smoothed values equal an uninterrupted run's. KeyboardInterrupt stops it after the last
-    whole batch written; the sink holds frames start … its last row."""
+    whole batch written; the sink holds frames start … its last row.
+
+    A multi-instance model (video_instances.is_multi_instance) goes through
+    video_instances.predict_video_instances instead, which links its instances into tracks
+    (`animals`: how many there are, if known; `earlier`, `next_track`: what a resumed run
+    read back of its partial file); the single-instance path below is unchanged."""
+    from kpstudio.ml.video_instances import is_multi_instance, predict_video_instances
+
+    if is_multi_instance(predictor):
+        return predict_video_instances(
+            predictor, info, sink, start=start, smoothing=smoothing, labeled=labeled,
+            batch_size=batch_size, progress=progress, animals=animals, earlier=earlier,
+            next_track=next_track,
+        )  # fmt: skip
     times = StageTimes()
     t_start = time.perf_counter()
     box, canvas_h, canvas_w = video_letterbox(predictor, info.width, info.height)

@@ -233,3 +233,67 @@ def test_video_options_on_images_are_an_error(model_file, tmp_path, capsys):
     assert "--smooth: only for videos" in capsys.readouterr().err
     assert main(["predict", str(model_file), str(images), "-o", str(out)]) == 0
     assert out.exists()
+
+
+class TwoDots:
+    """Stands in for a multi-instance (top-down) model: finds the dot (its x tells the frame)
+    and a second animal mirrored across the frame, listed in alternating order."""
+
+    manifest = {"top_down": {}, "input_size": 64}
+    skeleton = SKELETON
+
+    def predict_instances(self, images):
+        from kpstudio.core.prediction_files import Prediction
+
+        out = []
+        for image in images:
+            ys, xs = np.nonzero(image[..., 0] > 128)
+            x, y = xs.mean() + 0.5, ys.mean() + 0.5
+            dot = np.array([[x + 4, y], [x, y], [x - 4, y]])
+            other = np.array([[W - x - 4, y - 20], [W - x, y - 20], [W - x + 4, y - 20]])
+            found = [Prediction(None, p, np.full(3, 0.9), instance=i, score=0.9)
+                     for i, p in enumerate([dot, other])]  # fmt: skip
+            out.append(found if round(x) % 4 else found[::-1])
+        return out
+
+
+def test_several_animals_get_track_ids_and_resume_with_them(
+    video, model_file, tmp_path, monkeypatch, capsys
+):
+    import kpstudio.ml.predictor as predictor_module
+    import kpstudio.ml.video_instances as vi
+
+    fake = classmethod(lambda cls, path: TwoDots())
+    monkeypatch.setattr(predictor_module.Predictor, "from_file", fake)
+    whole, cut = tmp_path / "whole.csv", tmp_path / "cut.csv"
+    args = ["--batch-size", "4", "--format", "dlc", "--animals", "2"]
+    assert main(["predict", str(model_file), str(video), "-o", str(whole), *args]) == 0
+    table = read_csv(whole)
+    assert [r[0] for r in table[:4]] == ["scorer", "individuals", "bodyparts", "coords"]
+    assert len(table) == 4 + FRAMES
+    head_x = np.array([[float(r[1]), float(r[10])] for r in table[4:]])
+    # The dot keeps its block whatever order the model lists the instances in.
+    assert np.all(np.diff(head_x[:, 0]) > 0) or np.all(np.diff(head_x[:, 1]) > 0)
+    real, calls = vi._write, []
+
+    def interrupted(*a):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(*a)
+
+    monkeypatch.setattr(vi, "_write", interrupted)
+    assert main(["predict", str(model_file), str(video), "-o", str(cut), *args]) == 130
+    monkeypatch.setattr(vi, "_write", real)
+    # The number of animals is part of what a partial file was started with.
+    other = ["--batch-size", "4", "--format", "dlc", "--animals", "3", "--resume"]
+    assert main(["predict", str(model_file), str(video), "-o", str(cut), *other]) == 1
+    assert "animals" in capsys.readouterr().err
+    assert main(["predict", str(model_file), str(video), "-o", str(cut), *args, "--resume"]) == 0
+    assert cut.read_bytes() == whole.read_bytes()
+
+
+def test_animals_is_refused_for_a_single_instance_model(video, model_file, tmp_path, capsys):
+    out = tmp_path / "x.csv"
+    assert main(["predict", str(model_file), str(video), "-o", str(out), "--animals", "2"]) == 1
+    assert "finds one animal per frame" in capsys.readouterr().err

@@ -150,3 +150,105 @@ def test_names_a_spreadsheet_would_run_are_escaped(tmp_path, fmt):
     assert not any(c.startswith(("=", "@")) for c in cells)
     assert any(c.startswith("'=HYPERLINK(1)") for c in cells)
     assert any(c.startswith("'@cmd") for c in cells)
+
+
+# --- several animals: track ids -------------------------------------------------------------
+
+
+def tracked_header(smoothed=False, animals=3) -> TrackHeader:
+    return TrackHeader("clip.mp4", "model.kpmodel", NAMES, 25.0, 10, 64, 48, smoothed,
+                       tracked=True, animals=animals)  # fmt: skip
+
+
+def tracked_rows(first, end):
+    """Frames [first, end): two animals, track 1 absent on odd frames, a spare instance (-1)
+    on frame 4, nothing at all on frame 6."""
+    frames, inst, tracks = [], [], []
+    for f in range(first, end):
+        if f == 6:
+            continue
+        present = [0] if f % 2 else [0, 1]
+        present += [-1] if f == 4 else []
+        for i, t in enumerate(present):
+            frames.append(f)
+            inst.append(i)
+            tracks.append(t)
+    frames = np.array(frames, np.int64)
+    tracks = np.array(tracks, np.int64)
+    xy = np.stack([frames + 0.25 + 100 * tracks, frames * 2.0], -1)[:, None].repeat(2, 1)
+    conf = np.full((len(frames), 2), 0.875)
+    return frames, np.array(inst, np.int64), xy, conf, tracks
+
+
+def write_tracked(out, fmt, smoothed=False, stop_after=None, resume=None, animals=3):
+    writer = open_writer(out, fmt, tracked_header(smoothed, animals), resume, {"video": "clip"})
+    for start in range(writer.frames_done, 10, 4):
+        end = min(start + 4, 10)
+        if stop_after is not None and start >= stop_after:
+            writer.close(complete=False)
+            return writer
+        frames, inst, xy, conf, tracks = tracked_rows(start, end)
+        smooth = xy + 1.0 if smoothed else None
+        writer.write(
+            frames, inst, xy, conf, smooth, tracks=tracks, upto=end, scores=0.5 + 0 * tracks
+        )
+        writer.checkpoint()
+    writer.close(complete=True)
+    return writer
+
+
+def test_a_tracked_csv_has_a_track_column_and_a_row_per_instance(tmp_path):
+    out = tmp_path / "p.csv"
+    write_tracked(out, "csv")
+    table = read_csv(out)
+    assert table[0][:6] == ["frame", "time", "instance", "track", "score", "snout_x"]
+    body = [(int(r[0]), int(r[3])) for r in table[1:]]
+    assert (4, -1) in body and (3, 0) in body and (3, 1) not in body
+    assert 6 not in {f for f, _ in body}  # no animal, no row
+    assert float(table[1 + body.index((2, 1))][5]) == pytest.approx(102.25)
+    assert {r[4] for r in table[1:]} == {"0.5000"}
+
+
+def test_a_tracked_json_lists_every_frame_with_track_ids(tmp_path):
+    out = tmp_path / "p.json"
+    write_tracked(out, "json")
+    data = json.loads(out.read_text())
+    assert data["tracked"] is True and data["animals"] == 3
+    assert [f["frame"] for f in data["frames"]] == list(range(10))
+    assert data["frames"][6]["instances"] == []
+    assert [i["track"] for i in data["frames"][4]["instances"]] == [0, 1, -1]
+    assert data["frames"][4]["instances"][0]["score"] == 0.5
+    # A single-instance file's head is as it was before tracking.
+    write_all(tmp_path / "s.json", "json")
+    assert "tracked" not in json.loads((tmp_path / "s.json").read_text())
+
+
+def test_a_tracked_dlc_csv_has_a_block_per_animal(tmp_path):
+    out = tmp_path / "p.csv"
+    write_tracked(out, "dlc", animals=2)
+    table = read_csv(out)
+    assert [r[0] for r in table[:4]] == ["scorer", "individuals", "bodyparts", "coords"]
+    assert table[1][1:] == ["track0"] * 6 + ["track1"] * 6
+    assert table[2][1:] == (["snout"] * 3 + ["tail, base"] * 3) * 2
+    rows = table[4:]
+    assert [int(r[0]) for r in rows] == list(range(10))  # one row per frame, frame 6 too
+    assert float(rows[2][7]) == pytest.approx(102.25 - 0.5)  # track 1's snout x, frame 2
+    assert rows[3][7:] == [""] * 6  # track 1 absent on frame 3
+    assert set(rows[6][1:]) == {""}
+    assert all(len(r) == 13 for r in rows)  # the spare instance (-1) has no column
+
+
+def test_a_tracked_dlc_csv_needs_the_number_of_animals(tmp_path):
+    with pytest.raises(OutputError, match="--animals N"):
+        open_writer(tmp_path / "p.csv", "dlc", tracked_header(animals=0), None, {})
+
+
+@pytest.mark.parametrize("fmt,name", [("csv", "p.csv"), ("json", "p.json"), ("dlc", "p.csv")])
+def test_a_stopped_tracked_file_resumes_without_gaps_or_repeats(tmp_path, fmt, name):
+    whole, cut = tmp_path / "whole" / name, tmp_path / "cut" / name
+    write_tracked(whole, fmt, smoothed=True)
+    write_tracked(cut, fmt, smoothed=True, stop_after=8)
+    state = read_progress(cut)
+    assert state["frames_done"] == 8 and state["next_track"] == 2
+    write_tracked(cut, fmt, smoothed=True, resume=state)
+    assert cut.read_bytes() == whole.read_bytes()
