@@ -207,3 +207,32 @@ def test_stored_objects_come_back_per_instance(pairs, tmp_path):
         assert len(found) == 2 and np.allclose(found[0][0], a[0])
         assert np.isnan(found[1][0][1]).all() and found[1][1][2] == pytest.approx(0.3)
         assert [p.instance for p in stored_predictions(project, run_id)] == [0, 1]
+
+
+def test_a_video_of_two_figures_gets_two_tracks_end_to_end(trained, tmp_path):
+    """The real top-down model through `kpstudio predict VIDEO --animals 2`: every frame has a
+    row per object found, each with a track id below 2."""
+    import csv
+
+    from kpstudio.cli import main
+
+    rng = np.random.default_rng(11)
+    frame, _ = _two_figures(rng)
+    path = tmp_path / "pair.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (SIDE, SIDE))
+    for t in range(12):  # the two figures drift right, one pixel a frame
+        writer.write(np.roll(frame, t, axis=1))
+    writer.release()
+    out = tmp_path / "pair.csv"
+    labeled = tmp_path / "pair_labeled.mp4"
+    assert main(["predict", str(trained.model_path), str(path), "-o", str(out), "--animals", "2",
+                 "--labeled-video", str(labeled)]) == 0  # fmt: skip
+    rows = list(csv.DictReader(out.open()))
+    assert {"track", "score"} <= set(rows[0])
+    frames = {int(r["frame"]) for r in rows}
+    assert frames == set(range(12))
+    tracks = {int(r["track"]) for r in rows if r["track"] not in ("", "-1")}
+    assert tracks and tracks <= {0, 1}
+    capture = cv2.VideoCapture(str(labeled))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    capture.release()
