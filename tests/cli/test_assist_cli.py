@@ -1,0 +1,62 @@
+"""`kpstudio suggest` and `kpstudio learning-curve` (kpstudio/commands/assist.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from kpstudio.cli import main
+from kpstudio.core.image_features import cache_path
+from kpstudio.core.project import Project
+from kpstudio.core.runs import record_run
+
+
+def test_suggest_picks_unlabeled_images_by_diversity_and_caches_features(demo, capsys):
+    assert main(["suggest", str(demo), "--count", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["run"] is None and out["rule"].startswith("diversity alone")
+    with Project.open(demo, readonly=True) as project:
+        unlabeled = {r.id for r in project.images(status="unlabeled")}
+    picked = [s["image_id"] for s in out["suggestions"]]
+    assert len(picked) == 2 and set(picked) <= unlabeled and len(set(picked)) == 2
+    assert cache_path(demo).is_file()
+    assert main(["suggest", str(demo), "--count", "10"]) == 0  # more than there are: all 3
+    text = capsys.readouterr().out
+    assert text.startswith("chosen by diversity alone") and text.count("distance") == 3
+
+
+def test_suggest_refuses_a_count_below_one(demo, capsys):
+    assert main(["suggest", str(demo), "--count", "0"]) == 1
+    assert "--count" in capsys.readouterr().err
+
+
+def _record(demo, points):
+    with Project.open(demo) as project:
+        for i, (n, err) in enumerate(points):
+            record_run(project, f"run-{i}", "default", "finished",
+                       {"plan": {"fingerprint": {"images": n}}},
+                       metrics={"mean_px": err, "split": "val"})  # fmt: skip
+
+
+def test_learning_curve_forecasts_from_the_runs_history(demo, capsys):
+    assert main(["learning-curve", str(demo)]) == 0
+    assert "not enough runs" in capsys.readouterr().out
+    n = np.array([2, 3, 4, 6])
+    _record(demo, [(int(k), float(20 * k**-0.5 + 1)) for k in n])
+    assert main(["learning-curve", str(demo), "--json", "--target", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [p["labels"] for p in out["points"]] == [2, 3, 4, 6]
+    assert out["labels_now"] == 6
+    assert out["labels_needed"] == pytest.approx(100, rel=0.25)  # 20/sqrt(n) + 1 = 3 at 100
+    assert out["more_labels"] == pytest.approx(94, rel=0.3)
+    assert main(["learning-curve", str(demo), "--target", "3"]) == 0
+    assert "more labels to reach 3 px" in capsys.readouterr().out
+
+
+def test_learning_curve_refuses_bad_options(demo, capsys):
+    assert main(["learning-curve", str(demo), "--target", "0"]) == 1
+    assert "--target" in capsys.readouterr().err
+    assert main(["learning-curve", str(demo), "--train-subsets", "--fractions", "2"]) == 1
+    assert "--fractions" in capsys.readouterr().err
