@@ -17,11 +17,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def suggestion_scorer(project, progress=None, should_stop=None):
-    """(scorer, run id, note): the active model's uncertainty as a suggest scorer, or None and
-    why not (no trained run, a model of another skeleton). Loads TensorFlow only if a model
-    exists."""
+    """(scorer, run id, rule): the active model's uncertainty as a suggest scorer, or None and
+    why not (no trained run, a missing model file, a model of other keypoints). Loads
+    TensorFlow only if a model exists."""
     from kpstudio.core.project import ProjectError
     from kpstudio.core.runs import get_run
+    from kpstudio.ml.uncertainty import model_scorer
 
     try:
         run = get_run(project)
@@ -30,18 +31,11 @@ def suggestion_scorer(project, progress=None, should_stop=None):
     path = run.model_file(project)
     if path is None or not path.exists():
         return None, None, f"diversity alone: the model file of run {run.id} is missing"
-    from kpstudio.ml.predictor import Predictor
-    from kpstudio.ml.uncertainty import uncertainty_scores
-
-    predictor = Predictor.from_file(path)
-    skeleton = project.skeleton
-    if skeleton is None or tuple(predictor.skeleton.keypoints) != tuple(skeleton.keypoints):
-        return None, None, (f"diversity alone: run {run.id} was trained on other keypoints "
-                            "than the project has now")  # fmt: skip
-
-    def scorer(paths):
-        return uncertainty_scores(predictor, paths, progress, should_stop)
-
+    keypoints = project.skeleton.keypoints if project.skeleton else ()
+    try:
+        scorer = model_scorer(path, keypoints, progress, should_stop)
+    except ValueError as exc:
+        return None, None, f"diversity alone: {exc}"
     return scorer, run.id, f"uncertainty of run {run.id}, weighted by diversity"
 
 
@@ -101,16 +95,8 @@ def subset_points(data, fractions, minutes: float, seed: int = 0, on_point=None)
     return points
 
 
-def curve_points(project) -> list[tuple[int, float]]:
-    """Every point of the project's learning curve: runs history and subset runs."""
-    from kpstudio.core.learning_curve import read_subset_points, run_points
-    from kpstudio.core.runs import list_runs
-
-    return run_points(list_runs(project)) + read_subset_points(project.folder)
-
-
 def cmd_learning_curve(args) -> int:
-    from kpstudio.core.learning_curve import best_per_count, forecast, write_subset_points
+    from kpstudio.core.learning_curve import forecast, project_points, write_subset_points
     from kpstudio.core.project import Project
     from kpstudio.core.training_set import snapshot
 
@@ -134,7 +120,7 @@ def cmd_learning_curve(args) -> int:
         points = subset_points(data, fractions, args.minutes, args.seed, report)
         write_subset_points(folder, points)
     with Project.open(folder, readonly=True) as project:
-        points = best_per_count(curve_points(project))
+        points = project_points(project)
     fc = forecast(points, args.target, labels_now)
     if args.json:
         print(json.dumps({"points": [{"labels": n, "mean_px": e} for n, e in points],

@@ -162,3 +162,10 @@ def write_subset_points(project_folder: str | Path, points: list[dict]) -> Path:
     path = Path(project_folder) / SUBSETS_FILE
     write_text(path, json.dumps({"points": points}, indent=2))
     return path
+
+
+def project_points(project) -> list[tuple[int, float]]:
+    """Every point of a project's curve, the runs history and the subset runs, best per n."""
+    from kpstudio.core.runs import list_runs  # runs imports the store; this module need not
+
+    return best_per_count(run_points(list_runs(project)) + read_subset_points(project.folder))

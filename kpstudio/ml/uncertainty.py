@@ -75,3 +75,21 @@ def uncertainty_scores(
         if progress is not None:
             progress(min(start + BATCH, len(paths)), len(paths))
     return out
+
+
+def model_scorer(
+    model_path: Path, keypoints: Sequence[str], progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Callable[[list[Path]], np.ndarray]:  # fmt: skip
+    """A scorer for kpstudio.core.suggest.choose from a .kpmodel file; ValueError when the
+    model was trained on other keypoints than `keypoints` (its answers would be misread)."""
+    from kpstudio.ml.predictor import Predictor  # TensorFlow: only when a model is used
+
+    predictor = Predictor.from_file(model_path)
+    if tuple(predictor.skeleton.keypoints) != tuple(keypoints):
+        raise ValueError(f"{model_path} was trained on other keypoints than the project has now")
+
+    def scorer(paths: list[Path]) -> np.ndarray:
+        return uncertainty_scores(predictor, paths, progress, should_stop)
+
+    return scorer
