@@ -74,7 +74,7 @@ def _min_distances(a: np.ndarray, b: np.ndarray, chunk: int = 4096) -> np.ndarra
     out = np.full(len(a), np.inf)
     b_sq = (b**2).sum(axis=1)
     for start in range(0, len(b), chunk):
-        part, part_sq = b[start:start + chunk], b_sq[start:start + chunk]
+        part, part_sq = b[start : start + chunk], b_sq[start : start + chunk]
         d2 = (a**2).sum(axis=1)[:, None] - 2 * a @ part.T + part_sq[None, :]
         out = np.minimum(out, np.sqrt(np.maximum(d2, 0.0)).min(axis=1))
     return out

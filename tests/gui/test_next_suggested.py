@@ -12,9 +12,7 @@ from PySide6.QtGui import QKeySequence  # noqa: E402
 import kpstudio.gui.next_suggested as next_suggested  # noqa: E402
 
 
-def test_next_suggested_shows_unlabeled_images_chosen_off_the_ui_thread(
-    qtbot, window, monkeypatch
-):
+def test_next_suggested_shows_unlabeled_images_chosen_off_the_ui_thread(qtbot, window, monkeypatch):
     threads = []
     features = next_suggested.image_features
 
