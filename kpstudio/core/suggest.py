@@ -132,8 +132,10 @@ class Inputs:
     @classmethod
     def read(cls, project) -> Inputs:
         records = [r for r in project.images() if r.status != "unreadable"]
+        # folder / path, not project.image_path: resolving 100,000 paths costs a second of
+        # file-system calls, and the studio reads these in the UI thread.
         return cls(project.folder, [r.id for r in records], [r.path for r in records],
-                   [project.image_path(r) for r in records],
+                   [project.folder / r.path for r in records],
                    np.array([r.status in LABELED_STATUSES for r in records], dtype=bool),
                    np.array([r.status in CANDIDATE_STATUSES for r in records],
                             dtype=bool))  # fmt: skip

@@ -19,7 +19,7 @@ from PySide6.QtGui import QUndoStack
 from kpstudio.core.labeling_log import LabelingTally
 from kpstudio.core.labelset import Visibility
 from kpstudio.core.point_state import PointChanges, PointState
-from kpstudio.core.project import ImageRecord, Label, Project
+from kpstudio.core.project import ImageRecord, Label, Project, ProjectError
 from kpstudio.core.skeleton import Skeleton
 from kpstudio.gui.undo_commands import EditSkeleton, MovePoint, SetPoints
 
@@ -154,9 +154,13 @@ class Document(QObject):
         on the image left is written now (one small commit, only if anything was counted),
         so a crash loses at most the counts of the image on screen."""
         self.tally.show(image_id)
-        if self.tally.has_pending() and not self.project.readonly:
+        if not self.tally.has_pending() or self.project.readonly:
+            return
+        try:
             with self.project.transaction() as conn:
                 self.tally.write_pending(conn)
+        except ProjectError:  # a full disk: the counts stay pending for the next edit
+            return
         self.tally.forget_pending()
 
     def _count(self, image_id: int, old: PointState | None) -> None:
