@@ -28,6 +28,7 @@ from kpstudio.core.formats.files import write_text
 SUBSETS_FILE = "learning_curve.json"
 MIN_POINTS_FOR_FLOOR = 4  # three parameters need a fourth point to be checked against
 _FLOOR_STEPS = 200
+MAX_LABELS = 10_000_000  # a forecast past this says "not by labels", not a number
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,12 @@ class PowerLaw:
 
     def labels_for(self, target_px: float) -> float | None:
         """The number of labels at which the curve reaches `target_px` (None: never, the
-        floor c is at or above it, or more labels do not lower the error)."""
+        floor c is at or above it, more labels do not lower the error, or the curve falls so
+        slowly that it takes more than MAX_LABELS)."""
         if self.b <= 0 or self.a <= 0 or target_px <= self.c:
             return None
-        return float((self.a / (target_px - self.c)) ** (1.0 / self.b))
+        log_n = (math.log(self.a) - math.log(target_px - self.c)) / self.b  # no overflow
+        return float(math.exp(log_n)) if log_n <= math.log(MAX_LABELS) else None
 
     def to_dict(self) -> dict:
         return {"a": self.a, "b": self.b, "c": self.c, "points": self.points}
@@ -97,9 +100,14 @@ class Forecast:
         if self.error_now is not None and self.error_now <= self.target_px:
             return f"the val error ({self.error_now:.2f} px) already meets {self.target_px:g} px"
         if self.more_labels is None:
-            floor = f" levels off near {self.law.c:.2f} px" if self.law.c > 0 else " does not fall"
+            if self.law.c >= self.target_px:
+                why = f"levels off near {self.law.c:.2f} px"
+            elif self.law.b <= 0:
+                why = "does not fall"
+            else:
+                why = f"falls too slowly (b = {self.law.b:.2g})"
             return (f"more labels alone are unlikely to reach {self.target_px:g} px: the "
-                    f"fitted curve{floor}")  # fmt: skip
+                    f"fitted curve {why}")  # fmt: skip
         return (f"about {self.more_labels} more labels to reach {self.target_px:g} px "
                 f"({self.labels_now} now, err ≈ {self.law.a:.3g}·n^-{self.law.b:.2f} + "
                 f"{self.law.c:.2f})")  # fmt: skip

@@ -60,3 +60,54 @@ def test_learning_curve_refuses_bad_options(demo, capsys):
     assert "--target" in capsys.readouterr().err
     assert main(["learning-curve", str(demo), "--train-subsets", "--fractions", "2"]) == 1
     assert "--fractions" in capsys.readouterr().err
+
+
+def _model_run(demo, keypoints):
+    from conftest import TINY_PARAMS
+
+    from kpstudio.core.runs import run_folder
+    from kpstudio.core.skeleton import Skeleton
+    from kpstudio.ml.model_file import save_model_file
+    from kpstudio.ml.models import build_model
+
+    model = build_model("default", len(keypoints), 64, **TINY_PARAMS)
+    with Project.open(demo) as project:
+        path = save_model_file(run_folder(demo, "r1") / "model.kpmodel", model, arch="default",
+                               params=TINY_PARAMS, input_size=64,
+                               skeleton=Skeleton.create(keypoints))  # fmt: skip
+        record_run(project, "r1", "default", "finished", {}, model_path=path)
+
+
+def test_suggest_with_a_model_weighs_its_uncertainty(demo, capsys):
+    pytest.importorskip("tensorflow")
+    with Project.open(demo, readonly=True) as project:
+        keypoints = list(project.skeleton.keypoints)
+    _model_run(demo, keypoints)
+    assert main(["suggest", str(demo), "--count", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["run"] == "r1" and out["rule"].startswith("uncertainty of run r1")
+    assert all(0 <= s["uncertainty"] <= 1 for s in out["suggestions"])
+    assert main(["suggest", str(demo), "--count", "2", "--json", "--no-model"]) == 0
+    assert json.loads(capsys.readouterr().out)["run"] is None
+
+
+def test_suggest_falls_back_to_diversity_for_a_model_of_other_keypoints(demo, capsys):
+    pytest.importorskip("tensorflow")
+    _model_run(demo, ["x", "y"])
+    assert main(["suggest", str(demo), "--count", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["run"] is None and "other keypoints" in out["rule"]
+
+
+def test_learning_curve_trains_nested_subsets(demo, capsys):
+    pytest.importorskip("tensorflow")
+    args = ["learning-curve", str(demo), "--train-subsets", "--fractions", "0.5,1",
+            "--minutes", "0.01", "--json"]  # fmt: skip
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    labels = [p["labels"] for p in out["points"]]
+    assert len(labels) == 2 and labels[0] < labels[1]
+    assert all(p["mean_px"] > 0 for p in out["points"])
+    assert (demo / "learning_curve.json").is_file() and out["fit"] is not None
+    with Project.open(demo, readonly=True) as project:
+        assert not project.query("SELECT id FROM runs")  # subset runs are not the user's runs

@@ -64,7 +64,9 @@ def test_forecast_says_how_many_more_labels_or_that_labels_will_not_do():
     assert fc.more_labels == pytest.approx(expected - 80, rel=0.15)
     assert "more labels to reach 3 px" in fc.sentence()
     below_floor = forecast(points, target_px=1.0)
-    assert below_floor.more_labels is None and "unlikely" in below_floor.sentence()
+    assert below_floor.more_labels is None and "levels off" in below_floor.sentence()
+    flat = forecast([(10, 5.0), (20, 4.99)], target_px=1.0)  # 10^300 labels: not a number
+    assert flat.labels_needed is None and "too slowly" in flat.sentence()
     assert "already meets" in forecast(points, target_px=10.0).sentence()
 
 
