@@ -16,9 +16,10 @@ Orders:
 - diversity: k-center over the image features alone, never a model.
 
 Keys (`--json`: one JSON object): labels_to_target {suggested, random, diversity} (null: never
-reached), mean_px_at_25_labels (suggested order; the round with 25 labels), forecast_error
+reached), mean_px_at_25_labels (suggested order; the round with 25 labels) and
+cpu_minutes_at_25_labels (the CPU time that order had used by then), forecast_error
 (relative: the power law fitted to the random curve's points up to half its labels, against
-the error measured at all of them), cpu_minutes (this process), manual_clicks (every labeled
+the error measured at all of them), cpu_minutes (this process, all orders), manual_clicks (every labeled
 keypoint of the pool: a click each by hand), assisted_clicks_without_reinference (suggested
 order: the clicks left when each image starts from the previous round's prediction, one per
 keypoint farther than `--tolerance` from the truth, every keypoint in the first round), and the
@@ -107,12 +108,16 @@ def main() -> int:
 
     result = {
         "labels_to_target": {o: _first_reaching(curves.get(o), args.target) for o in ORDERS},
-        "mean_px_at_25_labels": dict(curves.get("suggested", [])).get(25),
+        "mean_px_at_25_labels": _at(curves.get("suggested"), 25, 1),
+        "cpu_minutes_at_25_labels": _at(curves.get("suggested"), 25, 2),
         "forecast_error": _forecast_error(curves.get("random")),
         "cpu_minutes": (time.process_time() - cpu0) / 60.0,
         "manual_clicks": int((data.visibility[pool] > 0).sum()),
         "assisted_clicks_without_reinference": clicks,
-        "curves": {o: [{"labels": n, "mean_px": e} for n, e in c] for o, c in curves.items()},
+        "curves": {
+            o: [{"labels": n, "mean_px": e, "cpu_minutes": m} for n, e, m in c]
+            for o, c in curves.items()
+        },
         **{key: None for key in NOT_BUILT},
         "notes": {
             **NOT_BUILT,
@@ -138,7 +143,7 @@ def run_order(order, data: TrainingSet, features, schedule, args, folder: Path, 
         fixed = [int(pool[i]) for i in k_center(features[pool], np.zeros(len(pool), bool),
                                                 len(pool))]  # fmt: skip
     labeled: list[int] = []
-    curve, clicks, model = [], 0, None
+    curve, clicks, model, cpu0 = [], 0, None, time.process_time()
     for step, n in enumerate(schedule):
         new = (fixed[len(labeled):n] if order != "suggested"
                else _suggest(data, features, labeled, n - len(labeled), model))  # fmt: skip
@@ -146,7 +151,7 @@ def run_order(order, data: TrainingSet, features, schedule, args, folder: Path, 
         labeled += [int(i) for i in new]
         result = _train(data, labeled, val, args, folder / f"round-{step}")
         err = float(result.metrics.get("mean_px", float("nan")))
-        curve.append((len(labeled), err))
+        curve.append((len(labeled), err, (time.process_time() - cpu0) / 60.0))
         log(f"  {order:9s} round {step + 1}: {len(labeled):3d} labels → val mean {err:.2f} px")
         model = result.model_path
         # Past 25 labels too: mean_px_at_25_labels is measured, not extrapolated.
@@ -203,15 +208,20 @@ def _schedule(text: str, pool: int) -> list[int]:
 def _first_reaching(curve, target):
     if curve is None:
         return None
-    return next((n for n, e in curve if e <= target), None)
+    return next((n for n, e, _ in curve if e <= target), None)
+
+
+def _at(curve, labels: int, column: int):
+    """A column of the round with exactly `labels` labels (None: no such round)."""
+    return next((row[column] for row in curve or [] if row[0] == labels), None)
 
 
 def _forecast_error(curve):
     """Relative error of the power law fitted up to half the labels, at all of them."""
     if not curve:
         return None
-    top, measured = curve[-1]
-    half = [(n, e) for n, e in curve if n <= top / 2]
+    top, measured, _ = curve[-1]
+    half = [(n, e) for n, e, _ in curve if n <= top / 2]
     if len(half) < 2:
         return None
     law = fit_power_law([n for n, _ in half], [e for _, e in half])
@@ -224,7 +234,8 @@ def _print_summary(result, args) -> None:
         print(f"{order:9s} " + "  ".join(f"{p['labels']}:{p['mean_px']:.2f}" for p in curve))
     ltt = result["labels_to_target"]
     print(f"labels to {args.target:g} px: {ltt}")
-    print(f"mean px at 25 labels (suggested): {result['mean_px_at_25_labels']}")
+    print(f"mean px at 25 labels (suggested): {result['mean_px_at_25_labels']}, after "
+          f"{result['cpu_minutes_at_25_labels']} CPU-minutes of that order")  # fmt: skip
     print(f"forecast error (random curve, fitted at half): {result['forecast_error']}")
     print(f"manual clicks {result['manual_clicks']}, assisted without re-inference "
           f"{result['assisted_clicks_without_reinference']}")  # fmt: skip
