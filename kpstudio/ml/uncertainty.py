@@ -4,9 +4,11 @@ Two signs, each in [0, 1], averaged:
 - **low confidence**: 1 − the mean confidence of its keypoints (the heatmap peak);
 - **flip disagreement**: the model's prediction on the mirrored image, mirrored back (x → W − x,
   left/right keypoints swapped by the skeleton's flip pairs), should land where the prediction
-  on the image itself does. The mean distance between the two, over `FLIP_SCALE` of the image
-  diagonal and capped at 1, says where the model is guessing: it is trained with flips, so on
-  images like its training data the two agree.
+  on the image itself does. The mean distance d between the two, as d / (d + s) with s
+  `FLIP_SCALE` of the image diagonal (0.5 at s, never quite 1: a poor early model that is far
+  off everywhere still ranks its images rather than tying them all at a cap), says where the
+  model is guessing: it is trained with flips, so on images like its training data the two
+  agree.
 
 The selection that uses these scores is kpstudio.core.suggest (plain arrays, no TensorFlow).
 """
@@ -21,7 +23,7 @@ import numpy as np
 from kpstudio.core.image_reader import ImageReadError, read_image
 from kpstudio.core.prediction_files import Prediction
 
-FLIP_SCALE = 0.05  # a disagreement of 5 % of the image diagonal counts as fully unsure
+FLIP_SCALE = 0.05  # a disagreement of 5 % of the image diagonal counts as half unsure
 BATCH = 16
 
 
@@ -42,7 +44,8 @@ def score(pred: Prediction, flipped: Prediction, width: int, height: int,
     dist = np.linalg.norm(np.asarray(pred.xy, dtype=np.float64) - back, axis=1)
     diagonal = float(np.hypot(width, height))
     if np.isfinite(dist).any():
-        disagreement = min(1.0, float(np.nanmean(dist)) / (FLIP_SCALE * diagonal))
+        mean = float(np.nanmean(dist))
+        disagreement = mean / (mean + FLIP_SCALE * diagonal)
     else:
         disagreement = 1.0
     return 0.5 * (low_confidence + disagreement)

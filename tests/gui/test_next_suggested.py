@@ -35,3 +35,27 @@ def test_next_suggested_shows_unlabeled_images_chosen_off_the_ui_thread(qtbot, w
         qtbot.waitUntil(lambda: window.current_image() not in seen, timeout=10000)
         seen.append(window.current_image())
     assert set(seen) == unlabeled and threads == [False] and start not in seen
+
+
+def test_with_an_active_model_its_uncertainty_is_weighed_in(qtbot, window):
+    pytest.importorskip("tensorflow")
+    from conftest import TINY_PARAMS
+
+    from kpstudio.core.runs import record_run, run_folder
+    from kpstudio.ml.model_file import save_model_file
+    from kpstudio.ml.models import build_model
+
+    project = window.doc.project
+    skeleton = window.doc.skeleton
+    model = build_model("default", len(skeleton), 64, **TINY_PARAMS)
+    path = save_model_file(run_folder(project.folder, "r1") / "model.kpmodel", model,
+                           arch="default", params=TINY_PARAMS, input_size=64,
+                           skeleton=skeleton)  # fmt: skip
+    record_run(project, "r1", "default", "finished", {}, model_path=path)
+    unlabeled = {r.id for r in window.doc.images() if r.status == "unlabeled"}
+    window.actions_by_name["next_suggested"].trigger()
+    qtbot.waitUntil(lambda: window.current_image() in unlabeled, timeout=60000)
+    assert "uncertainty of run r1" in window.next_suggested.rule
+    assert window.next_suggested.queue and all(
+        s.uncertainty is not None for s in window.next_suggested.queue
+    )
