@@ -111,3 +111,26 @@ def test_learning_curve_trains_nested_subsets(demo, capsys):
     assert (demo / "learning_curve.json").is_file() and out["fit"] is not None
     with Project.open(demo, readonly=True) as project:
         assert not project.query("SELECT id FROM runs")  # subset runs are not the user's runs
+
+
+def test_info_shows_the_labeling_speed(demo, capsys):
+    from kpstudio.core.labeling_log import LabelingTally
+
+    clock = [0.0]
+    tally = LabelingTally(lambda: clock[0])
+    with Project.open(demo) as project:
+        done = [r.id for r in project.images(status="done")][:2]
+        for image_id, seconds in zip(done, (10.0, 20.0)):
+            tally.show(image_id)
+            clock[0] += seconds
+            tally.click(image_id, 3)
+        tally.accept(done[1], 4)
+        tally.correct(done[1])
+        with project.transaction() as conn:
+            tally.write_pending(conn)
+    assert main(["info", str(demo), "--json"]) == 0
+    speed = json.loads(capsys.readouterr().out)["labeling_speed"]
+    assert speed["images_labeled"] == 2 and speed["median_seconds"] == pytest.approx(15.0)
+    assert speed["clicks_per_image"] == 3 and speed["corrected_share"] == 0.25
+    assert main(["info", str(demo)]) == 0
+    assert "speed     2 image(s) labeled; median 15 s and 3.0 clicks" in capsys.readouterr().out
