@@ -129,6 +129,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fp16", action="store_true", help="float16 weights (TFLite)")
     p.set_defaults(handler=_lazy("ml", "cmd_export_model"))
 
+    p = sub.add_parser("suggest", help="which unlabeled images to label next")
+    p.add_argument("project", type=Path)
+    p.add_argument("--count", type=int, default=10, help="how many images (default 10)")
+    p.add_argument("--no-model", action="store_true",
+                   help="diversity alone, even when a trained model exists")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_lazy("assist", "cmd_suggest"))
+
+    p = sub.add_parser("learning-curve", help="val error against labels: will more labels help?")
+    p.add_argument("project", type=Path)
+    p.add_argument("--target", type=float, default=3.0, help="val mean px to reach (default 3)")
+    p.add_argument("--train-subsets", action="store_true",
+                   help="first train short runs on nested subsets of the train images")  # fmt: skip
+    p.add_argument("--fractions", default="0.25,0.5,1",
+                   help="the subsets' shares of the train images (default 0.25,0.5,1)")  # fmt: skip
+    p.add_argument("--minutes", type=float, default=1.0, help="budget of each subset run")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_lazy("assist", "cmd_learning_curve"))
+
     video.add_extract_frames_parser(sub, _lazy("video", "cmd_extract_frames"))
     return parser
 

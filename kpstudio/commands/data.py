@@ -102,16 +102,19 @@ def cmd_export(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from kpstudio.core.labeling_log import labeling_speed
     from kpstudio.core.project import Project
 
     with Project.open(args.project, readonly=True) as project:
         skeleton = project.skeleton
+        speed = labeling_speed(project)
         info = {"project": str(project.folder), "schema_version": project.schema_version}
         info.update(project.counts())
         info["keypoints"] = list(skeleton.keypoints) if skeleton else []
         info["edges"] = [list(e) for e in skeleton.edges] if skeleton else []
         info["flip_pairs"] = [list(p) for p in skeleton.flip_pairs] if skeleton else []
         info["runs"] = _runs(project)
+        info["labeling_speed"] = speed.to_dict()
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -125,6 +128,7 @@ def cmd_info(args) -> int:
         print(f"edges     {printable(', '.join('-'.join(e) for e in info['edges']))}")
     if info["flip_pairs"]:
         print(f"flip      {printable(', '.join(':'.join(p) for p in info['flip_pairs']))}")
+    print(speed.sentence().replace("labeling speed: ", "speed     ", 1))
     for run in info["runs"]:
         figure = f"  val {run['mean_px']:.2f} px" if run["mean_px"] is not None else ""
         print(f"run       {run['id']}  {run['status']}{figure}")

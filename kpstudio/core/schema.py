@@ -98,7 +98,21 @@ ALTER TABLE runs ADD COLUMN pid INTEGER;
 ALTER TABLE runs ADD COLUMN host TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+# Version 5: what labeling each image cost (kpstudio.core.labeling_log): seconds the user spent
+# on it, clicks, prediction points accepted and accepted points corrected later. One row per
+# image that was worked on; counters only ever add up.
+_V5 = """
+CREATE TABLE labeling_log (
+    image_id  INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+    seconds   REAL NOT NULL DEFAULT 0 CHECK (seconds >= 0),
+    clicks    INTEGER NOT NULL DEFAULT 0 CHECK (clicks >= 0),
+    accepted  INTEGER NOT NULL DEFAULT 0 CHECK (accepted >= 0),
+    corrected INTEGER NOT NULL DEFAULT 0 CHECK (corrected >= 0),
+    updated   REAL NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

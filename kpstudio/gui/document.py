@@ -16,9 +16,10 @@ from typing import TypeVar
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
+from kpstudio.core.labeling_log import LabelingTally
 from kpstudio.core.labelset import Visibility
 from kpstudio.core.point_state import PointChanges, PointState
-from kpstudio.core.project import ImageRecord, Label, Project
+from kpstudio.core.project import ImageRecord, Label, Project, ProjectError
 from kpstudio.core.skeleton import Skeleton
 from kpstudio.gui.undo_commands import EditSkeleton, MovePoint, SetPoints
 
@@ -35,6 +36,9 @@ class Document(QObject):
         super().__init__(parent)
         self.project = project
         self.undo_stack = QUndoStack(self)
+        # Seconds and clicks per image, written with the next edit's transaction.
+        self.tally = LabelingTally()
+        self._counted_gesture: int | None = None
 
     # -- reading ------------------------------------------------------------------------
     @property
@@ -62,6 +66,7 @@ class Document(QObject):
     def place_point(self, image_id: int, keypoint: str, x: float, y: float,
                     instance: int = 0) -> None:  # fmt: skip
         new = PointState(x, y, Visibility.VISIBLE)
+        self._count(image_id, self.point(image_id, keypoint, instance))
         self._set(image_id, {(instance, keypoint): new}, f"Place {keypoint}")
 
     def move_point(self, image_id: int, keypoint: str, x: float, y: float, instance: int = 0,
@@ -72,6 +77,10 @@ class Document(QObject):
         if old is None:
             return self.place_point(image_id, keypoint, x, y, instance)
         new = PointState(x, y, old.visibility)
+        # One drag is one click; a run of nudges (one gesture id) is one click too.
+        if gesture is None or gesture != self._counted_gesture:
+            self._count(image_id, old)
+            self._counted_gesture = gesture
         self.undo_stack.push(MovePoint(self, image_id, instance, keypoint, old, new, gesture))
 
     def set_visibility(self, image_id: int, keypoint: str, visibility: Visibility,
@@ -86,6 +95,7 @@ class Document(QObject):
         else:
             new = PointState(old.x, old.y, visibility, old.source)
         text = f"Mark {keypoint} {visibility.name.lower()}"
+        self.tally.click(image_id)
         self._set(image_id, {(instance, keypoint): new}, text)
 
     def cycle_visibility(self, image_id: int, keypoint: str, instance: int = 0) -> None:
@@ -100,13 +110,21 @@ class Document(QObject):
             self.set_visibility(image_id, keypoint, following[old.visibility], instance)
 
     def delete_point(self, image_id: int, keypoint: str, instance: int = 0) -> None:
-        if self.point(image_id, keypoint, instance) is not None:
+        old = self.point(image_id, keypoint, instance)
+        if old is not None:
+            self._count(image_id, old)
             self._set(image_id, {(instance, keypoint): None}, f"Delete {keypoint}")
 
     def paste_points(self, image_id: int, points: dict[tuple[int, str], PointState],
                      text: str = "Paste labels") -> None:  # fmt: skip
         """Set several points at once (copy from the previous image, accept a prediction)."""
         if points:
+            accepted = sum(p is not None and p.source == "prediction-accepted"
+                           for p in points.values())  # fmt: skip
+            if accepted:
+                self.tally.accept(image_id, accepted)
+            else:
+                self.tally.click(image_id)
             self._set(image_id, points, text)
 
     def edit_skeleton(self, skeleton: Skeleton, renames: dict[str, str] | None = None) -> None:
@@ -131,13 +149,36 @@ class Document(QObject):
         self.project.mark_unreadable(image_id)
         self.labels_changed.emit(image_id)
 
+    def image_shown(self, image_id: int | None) -> None:
+        """The studio shows `image_id` now (None: none, the project closes): the time spent
+        on the image left is written now (one small commit, only if anything was counted),
+        so a crash loses at most the counts of the image on screen."""
+        self.tally.show(image_id)
+        if not self.tally.has_pending() or self.project.readonly:
+            return
+        try:
+            with self.project.transaction() as conn:
+                self.tally.write_pending(conn)
+        except ProjectError:  # a full disk: the counts stay pending for the next edit
+            return
+        self.tally.forget_pending()
+
+    def _count(self, image_id: int, old: PointState | None) -> None:
+        """A click on a point that held `old`: changing an accepted prediction corrects it."""
+        self.tally.click(image_id)
+        if old is not None and old.source == "prediction-accepted":
+            self.tally.correct(image_id)
+
     def _set(self, image_id: int, new: PointChanges, text: str) -> None:
         old = {key: self.point(image_id, key[1], key[0]) for key in new}
         self.undo_stack.push(SetPoints(self, image_id, old, new, text))
 
     # -- the writes commands hand back (kpstudio.gui.undo_commands.LabelEditor) -----------
     def apply_points(self, image_id: int, changes: PointChanges) -> None:
-        self.project.write_points(image_id, changes)  # one transaction
+        with self.project.transaction() as conn:  # one transaction, the counts with it
+            self.project.write_points_in(conn, image_id, changes)
+            self.tally.write_pending(conn)
+        self.tally.forget_pending()
         self.labels_changed.emit(image_id)
 
     def apply_skeleton(self, skeleton: Skeleton, renames: dict[str, str],

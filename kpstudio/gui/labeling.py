@@ -45,7 +45,8 @@ class LabelingController(QObject):
         doc.images_changed.connect(self._forget_references)
 
     def detach(self) -> None:
-        """Stop listening (the project is closing)."""
+        """Stop listening (the project is closing); the time on the image shown is written."""
+        self.doc.image_shown(None)
         self.canvas.clicked_empty.disconnect(self._on_canvas_clicked_empty)
         self.canvas.marker_clicked.disconnect(self._on_canvas_marker_clicked)
         self.canvas.marker_dragged.disconnect(self._on_canvas_marker_dragged)
@@ -54,6 +55,7 @@ class LabelingController(QObject):
     # -- state ----------------------------------------------------------------------------
     def show_image(self, image_id: int | None) -> None:
         """Make `image_id` current (its pixels arrive separately through the image loader)."""
+        self.doc.image_shown(image_id)  # the time spent on the image left is recorded
         self.image_id, self.selected, self._nudge_gesture = image_id, None, None
         self.instance = 0  # each image starts on its first object
         self._references = None  # the sample leaves out the image shown, which changed

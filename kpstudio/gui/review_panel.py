@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from kpstudio.core.predictions import lowest_confidence
 from kpstudio.core.project import ProjectError
 from kpstudio.core.runs import get_run
+from kpstudio.gui.learning_curve_view import LearningCurveView
 
 VAL_ERROR = "val error (labeled)"
 LOW_CONFIDENCE = "lowest confidence (unlabeled)"
@@ -67,6 +68,8 @@ class ReviewPanel(QWidget):
         layout.addWidget(self.plot, 1)
         layout.addWidget(QLabel("PCK curve (active run, val split)"))
         layout.addWidget(self.pck_plot, 1)
+        self.assist = LearningCurveView(self)  # labeling speed and the learning curve
+        layout.addWidget(self.assist, 1)
 
     def refresh(self, doc) -> None:
         """Re-read the active run and the stored predictions of `doc` (a Document or None)."""
@@ -74,6 +77,7 @@ class ReviewPanel(QWidget):
         self.ranking.clear()
         self._set_bars([], [])
         self.pck_line.setData([], [])
+        self.assist.refresh(doc)
         if doc is None:
             self.status.setText("")
             return

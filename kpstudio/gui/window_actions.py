@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMessageBox
 def build_actions(window) -> dict[str, QAction]:
     """Create every action of `window` (a MainWindow); returns them by name for tests."""
     from kpstudio.gui import export_dialog
+    from kpstudio.gui.next_suggested import NextSuggested
 
     flows = window.file_flows
 
@@ -94,6 +95,13 @@ def build_actions(window) -> dict[str, QAction]:
     add("previous", "&Previous image", partial(window.step_image, -1), None, go_menu,
         shortcuts=["A", "PgUp"])  # fmt: skip
     add("next_unlabeled", "Next &unlabeled image", window.next_unlabeled, "N", go_menu)
+    # The image that should teach the model most (chosen in a Task: kpstudio.gui.next_suggested).
+    window.next_suggested = NextSuggested(
+        document=lambda: window.doc, current_image=window.current_image,
+        show_image=window.show_image, run_task=window.run_task, status=window.show_status,
+        parent=window,
+    )  # fmt: skip
+    add("next_suggested", "Next &suggested image", window.next_suggested.go, "Ctrl+J", go_menu)
 
     # Keys without menu entries: nudges and keypoint numbers.
     for name, key, dx, dy in (("left", "Left", -1, 0), ("right", "Right", 1, 0),

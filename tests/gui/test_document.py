@@ -111,3 +111,23 @@ def test_only_the_document_emits_its_change_signals():
     speakers = [p.relative_to(REPO).as_posix() for p in (REPO / "kpstudio").rglob("*.py")
                 if pattern.search(p.read_text(encoding="utf-8"))]  # fmt: skip
     assert speakers == ["kpstudio/gui/document.py"]
+
+
+def test_labeling_counts_ride_on_the_edit_commits(doc):
+    """Accept (68 points), correct one by a drag, a placement: the counts are written in the
+    edits' own transactions, no commit of their own."""
+    from kpstudio.core.labeling_log import image_counts
+
+    image_id = doc.images()[0].id
+    doc.image_shown(image_id)
+    commits = _count_commits(doc.project)
+    doc.paste_points(image_id, _accepted(doc), "Accept prediction")
+    doc.move_point(image_id, "p00", 10.0, 10.0)  # a drag of an accepted point: corrected
+    doc.move_point(image_id, "p00", 11.0, 10.0)  # now a manual label: a click, no correction
+    for step in range(3):  # one run of nudges is one click
+        doc.move_point(image_id, "p01", 20.0 + step, 20.0, gesture=77)
+    assert len(commits) == 6
+    counts = image_counts(doc.project, image_id)
+    assert (counts.accepted, counts.corrected, counts.clicks) == (K, 2, 3)
+    doc.image_shown(None)  # leaving the image writes its time (nothing else pending: 1 commit)
+    assert len(commits) == 7 and not doc.tally.has_pending()

@@ -115,3 +115,29 @@ def test_o_starts_another_object_whose_clicks_become_its_keypoints(qtbot, window
     window.step_image(1)  # another image starts on its first object
     qtbot.waitUntil(lambda: window.controller.image_id != image_id)
     assert window.controller.instance == 0
+
+
+def test_time_and_clicks_are_recorded_per_image_with_idle_gaps_capped(qtbot, window):
+    from kpstudio.core.labeling_log import IDLE_CAP_S, image_counts
+
+    clock = [100.0]
+    window.doc.tally._clock = lambda: clock[0]
+    first = _show(qtbot, window, "unlabeled")
+    clock[0] += 12.0
+    at = window.canvas.view_pos_for(60.0, 70.0)
+    QTest.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.NoModifier, at)  # fmt: skip
+    assert image_counts(window.doc.project, first).clicks == 1  # written with the click
+    clock[0] += 600.0  # the user went away
+    second = next(r.id for r in window.doc.images() if r.id != first)
+    window.show_image(second)  # leaving the image writes its time
+    counts = image_counts(window.doc.project, first)
+    assert counts.seconds == pytest.approx(12.0 + IDLE_CAP_S, abs=0.01)
+    assert counts.clicks == 1
+    clock[0] += 5.0
+    folder = window.doc.project.folder
+    window.close_project()  # closing writes the time of the image shown
+    from kpstudio.core.project import Project
+
+    with Project.open(folder, readonly=True) as project:
+        assert image_counts(project, second).seconds == pytest.approx(5.0, abs=0.01)
