@@ -214,9 +214,16 @@ class ReviewController(QObject):
         for lab in doc.labels(image_id):
             labeled.setdefault(lab.instance, {})[lab.keypoint] = lab
         instance = _instances_for(objects, labeled, doc.skeleton.keypoints)[shown_index]
-        doc.place_point(image_id, keypoint, x, y, instance)
         names = doc.skeleton.keypoints
         obj = objects[shown_index]
+        sx, sy = obj.xy[names.index(keypoint)]
+        if np.hypot(x - sx, y - sy) < 0.5:  # clicked: the suggestion is taken as it is
+            taken = PointState(x, y, Visibility.VISIBLE, "prediction-accepted")
+            doc.paste_points(image_id, {(instance, keypoint): taken}, f"Take {keypoint}")
+        else:  # dragged: a suggestion taken and corrected (the labeling log counts both)
+            doc.place_point(image_id, keypoint, x, y, instance)
+            doc.tally.accept(image_id, 1)
+            doc.tally.correct(image_id, 1)
         xy, conf = obj.xy.copy(), obj.confidence.copy()
         xy[names.index(keypoint)], conf[names.index(keypoint)] = (x, y), 1.0
         if self.predictor is not None and self.predictor.takes_hints:
