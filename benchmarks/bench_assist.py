@@ -22,10 +22,18 @@ cpu_minutes_at_25_labels (the CPU time that order had used by then), forecast_er
 the error measured at all of them), cpu_minutes (this process, all orders), manual_clicks (every labeled
 keypoint of the pool: a click each by hand), assisted_clicks_without_reinference (suggested
 order: the clicks left when each image starts from the previous round's prediction, one per
-keypoint farther than `--tolerance` from the truth, every keypoint in the first round), and the
-keys of parts not built yet as null with a note: assisted_clicks and click_ratio need the
-re-inference with hints after each correction (issue 13 item 3), refresh_seconds_p50/p95 need
-Assist background training and suggestions on the canvas (items 1 and 2).
+keypoint farther than `--tolerance` from the truth, every keypoint in the first round),
+assisted_clicks (the same, but as the studio does it: the annotator drags the worst suggestion
+to the truth, the model re-infers the rest with every corrected point as a hint, until all are
+within the tolerance; once the order has stopped, the rest of the pool is labeled so with its
+last model), click_ratio (assisted_clicks / manual_clicks, over the whole pool) and
+refresh_seconds_p50 / p95 (from an accepted correction to fresh suggestions on every unlabeled
+image, as Assist does it: the correction joins the next epoch (the run's median epoch time),
+the better model is published (on average half of PUBLISH_INTERVAL_S later) and predicts every
+unlabeled image of the pool (timed)).
+
+Training is as Assist trains: a hint-conditioned default model (hints=1), each round started
+from the previous round's model (`--cold`: every round from scratch).
 
     python benchmarks/bench_assist.py --dataset ../shared/datasets/dlc_openfield_mouse/annotations.json
         [--minutes 2] [--tolerance 3] [--target 3] [--schedule 8,16,25,35,50,70,all] [--json]
@@ -56,14 +64,6 @@ from kpstudio.core.training_set import TrainingSet, snapshot  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "dlc_openfield_mouse" / "annotations.json"
 ORDERS = ("suggested", "random", "diversity")
-NOT_BUILT = {
-    "assisted_clicks": "needs re-inference with hints after each correction (issue 13 item 3)",
-    "click_ratio": "needs assisted_clicks (issue 13 item 3)",
-    "refresh_seconds_p50": "needs Assist background training and pre-placed suggestions "
-    "(issue 13 items 1 and 2)",
-    "refresh_seconds_p95": "needs Assist background training and pre-placed suggestions "
-    "(issue 13 items 1 and 2)",
-}
 
 
 def main() -> int:
@@ -80,6 +80,7 @@ def main() -> int:
         help="labels after each round (train images; 'all': the whole pool)",
     )
     parser.add_argument("--orders", default=",".join(ORDERS), help="which orders to run")
+    parser.add_argument("--cold", action="store_true", help="every round from scratch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
@@ -97,14 +98,15 @@ def main() -> int:
             f"{len(data.skeleton)} keypoints, rounds at {schedule} labels, {args.minutes:g} "
             "min per round")  # fmt: skip
         features = image_features(list(range(len(data))), data.paths)
-        curves, clicks = {}, None
+        curves, clicks, refresh = {}, None, []
         for order in [o.strip() for o in args.orders.split(",") if o.strip()]:
             if order not in ORDERS:
                 parser.error(f"--orders takes {', '.join(ORDERS)}, not {order!r}")
-            curve, assisted = run_order(order, data, features, schedule, args, tmp / order, log)
+            curve, assisted, times = run_order(order, data, features, schedule, args,
+                                               tmp / order, log)  # fmt: skip
             curves[order] = curve
             if order == "suggested":
-                clicks = assisted
+                clicks, refresh = assisted, times
 
     result = {
         "labels_to_target": {o: _first_reaching(curves.get(o), args.target) for o in ORDERS},
@@ -113,16 +115,20 @@ def main() -> int:
         "forecast_error": _forecast_error(curves.get("random")),
         "cpu_minutes": (time.process_time() - cpu0) / 60.0,
         "manual_clicks": int((data.visibility[pool] > 0).sum()),
-        "assisted_clicks_without_reinference": clicks,
+        "assisted_clicks_without_reinference": None if clicks is None else clicks[0],
+        "assisted_clicks": None if clicks is None else clicks[1],
+        "click_ratio": None if clicks is None else clicks[1] / max(1, int(
+            (data.visibility[pool] > 0).sum())),  # fmt: skip
+        "refresh_seconds_p50": float(np.percentile(refresh, 50)) if refresh else None,
+        "refresh_seconds_p95": float(np.percentile(refresh, 95)) if refresh else None,
         "curves": {
             o: [{"labels": n, "mean_px": e, "cpu_minutes": m} for n, e, m in c]
             for o, c in curves.items()
         },
-        **{key: None for key in NOT_BUILT},
         "notes": {
-            **NOT_BUILT,
             "labels": "train images labeled; the val split is fixed and labeled from the start",
-            "training": f"cold start, {args.minutes:g} min per round",
+            "training": (f"{'cold' if args.cold else 'warm'} start, hint-conditioned, "
+                         f"{args.minutes:g} min per round"),
         },  # fmt: skip
     }
     if args.json:
@@ -133,8 +139,9 @@ def main() -> int:
 
 
 def run_order(order, data: TrainingSet, features, schedule, args, folder: Path, log):
-    """Label in `order` round by round; returns the curve [(labels, val mean px)] and, for the
-    suggested order, the clicks left when starting from the previous round's predictions."""
+    """Label in `order` round by round; returns the curve [(labels, val mean px, cpu min)]
+    and, for the suggested order, the clicks ((without re-inference, with hints)) and the
+    refresh times of its rounds."""
     pool, val = data.indices("train"), data.indices("val")
     rng = np.random.default_rng(args.seed)
     if order == "random":
@@ -143,21 +150,51 @@ def run_order(order, data: TrainingSet, features, schedule, args, folder: Path, 
         fixed = [int(pool[i]) for i in k_center(features[pool], np.zeros(len(pool), bool),
                                                 len(pool))]  # fmt: skip
     labeled: list[int] = []
-    curve, clicks, model, cpu0 = [], 0, None, time.process_time()
+    curve, model, cpu0 = [], None, time.process_time()
+    clicks, refresh = np.zeros(2, int), []
+    suggested = order == "suggested"
     for step, n in enumerate(schedule):
-        new = (fixed[len(labeled):n] if order != "suggested"
+        new = (fixed[len(labeled):n] if not suggested
                else _suggest(data, features, labeled, n - len(labeled), model))  # fmt: skip
-        clicks += _clicks(data, new, model, args.tolerance)
+        if suggested:
+            clicks += _clicks(data, new, model, args.tolerance)
         labeled += [int(i) for i in new]
-        result = _train(data, labeled, val, args, folder / f"round-{step}")
+        result = _train(data, labeled, val, args, folder / f"round-{step}",
+                        None if args.cold else model)  # fmt: skip
         err = float(result.metrics.get("mean_px", float("nan")))
         curve.append((len(labeled), err, (time.process_time() - cpu0) / 60.0))
         log(f"  {order:9s} round {step + 1}: {len(labeled):3d} labels → val mean {err:.2f} px")
         model = result.model_path
+        if suggested:
+            refresh.append(_refresh_seconds(result, data, [int(i) for i in pool
+                                                           if int(i) not in set(labeled)]))
         # Past 25 labels too: mean_px_at_25_labels is measured, not extrapolated.
         if err <= args.target and len(labeled) >= 25 and order != "random":
             break
-    return curve, clicks if order == "suggested" else None
+    if suggested:  # the rest of the pool, labeled from the last model's suggestions
+        rest = [int(i) for i in pool if int(i) not in set(labeled)]
+        clicks += _clicks(data, rest, model, args.tolerance)
+        log(f"  clicks (suggested order, whole pool): {clicks[0]} without re-inference, "
+            f"{clicks[1]} with hints")  # fmt: skip
+    return curve, (tuple(int(c) for c in clicks) if suggested else None), refresh
+
+
+def _refresh_seconds(result, data, unlabeled) -> float:
+    """A correction's way to fresh suggestions under Assist: the next epoch, half a publish
+    interval, then the new model on every unlabeled image."""
+    from kpstudio.core.image_reader import read_image
+    from kpstudio.ml.predictor import Predictor
+    from kpstudio.ml.train import PUBLISH_INTERVAL_S
+
+    times = [h.get("seconds") for h in result.history]
+    epochs = np.diff([0.0, *[t for t in times if t is not None]])
+    epoch = float(np.median(epochs[1:] if len(epochs) > 1 else epochs)) if len(epochs) else 0.0
+    predictor = Predictor.from_file(result.model_path)
+    started = time.perf_counter()
+    for start in range(0, len(unlabeled), 32):
+        predictor.predict_arrays([read_image(data.paths[i])
+                                  for i in unlabeled[start : start + 32]])  # fmt: skip
+    return epoch + PUBLISH_INTERVAL_S / 2 + (time.perf_counter() - started)
 
 
 def _suggest(data, features, labeled, count, model_path):
@@ -174,27 +211,47 @@ def _suggest(data, features, labeled, count, model_path):
     return [s.image_id for s in choose(inputs, count, features, scorer)]
 
 
-def _clicks(data, images, model_path, tolerance) -> int:
-    """Clicks to label `images` starting from the model's prediction (none: all by hand)."""
+def _clicks(data, images, model_path, tolerance) -> np.ndarray:
+    """Clicks to label `images` starting from the model's suggestions (no model: all by hand):
+    (without re-inference, with re-inference from hints after each correction)."""
     visible = data.visibility[images] > 0
     if model_path is None or not len(images):
-        return int(visible.sum())
+        return np.array([int(visible.sum())] * 2)
     from kpstudio.core.image_reader import read_image
     from kpstudio.ml.predictor import Predictor
 
-    preds = Predictor.from_file(model_path).predict_arrays([read_image(data.paths[i])
-                                                             for i in images])  # fmt: skip
-    xy = np.stack([p.xy for p in preds])
-    dist = np.linalg.norm(xy - data.xy[images], axis=2)
-    return int((visible & ~(dist <= tolerance)).sum())
+    predictor = Predictor.from_file(model_path)
+    names = data.skeleton.keypoints
+    out = np.zeros(2, int)
+    for i in images:
+        image, truth = read_image(data.paths[i]), data.xy[i].astype(np.float64)
+        labeled = data.visibility[i] > 0
+        given: dict = {}
+        pred = predictor.predict_with_hints(image, given)
+        first = np.linalg.norm(pred.xy - truth, axis=1)
+        out[0] += int((labeled & ~(first <= tolerance)).sum())
+        while True:
+            err = np.linalg.norm(pred.xy - truth, axis=1)
+            bad = [k for k in range(len(names)) if labeled[k] and names[k] not in given
+                   and not err[k] <= tolerance]  # fmt: skip
+            if not bad:
+                break
+            worst = max(bad, key=lambda k: err[k] if np.isfinite(err[k]) else np.inf)
+            given[names[worst]] = tuple(truth[worst])
+            pred = predictor.predict_with_hints(image, given)
+        out[1] += len(given)
+    return out
 
 
-def _train(data, labeled, val, args, run_dir):
+def _train(data, labeled, val, args, run_dir, warm):
+    """A round's training as Assist does it: hint-conditioned, from the last model."""
     from kpstudio.ml.config import TrainConfig
     from kpstudio.ml.train import train
 
     sub = data.subset(sorted([*labeled, *(int(i) for i in val)]))
-    return train(sub, TrainConfig(max_minutes=args.minutes, seed=args.seed), run_dir=run_dir)
+    config = TrainConfig(max_minutes=args.minutes, seed=args.seed, params={"hints": True},
+                         warm_start=str(warm) if warm else None)  # fmt: skip
+    return train(sub, config, run_dir=run_dir)
 
 
 def _schedule(text: str, pool: int) -> list[int]:
@@ -238,10 +295,11 @@ def _print_summary(result, args) -> None:
           f"{result['cpu_minutes_at_25_labels']} CPU-minutes of that order")  # fmt: skip
     print(f"forecast error (random curve, fitted at half): {result['forecast_error']}")
     print(f"manual clicks {result['manual_clicks']}, assisted without re-inference "
-          f"{result['assisted_clicks_without_reinference']}")  # fmt: skip
+          f"{result['assisted_clicks_without_reinference']}, with hints "
+          f"{result['assisted_clicks']} (click ratio {result['click_ratio']})")  # fmt: skip
+    print(f"refresh seconds p50 {result['refresh_seconds_p50']}, p95 "
+          f"{result['refresh_seconds_p95']}")  # fmt: skip
     print(f"cpu minutes {result['cpu_minutes']:.1f}")
-    for key, why in NOT_BUILT.items():
-        print(f"{key}: null ({why})")
     if ltt["suggested"] and ltt["random"]:
         ratio = ltt["random"] / ltt["suggested"]
         print(f"{'PASS' if ratio >= 1.5 else 'FAIL'}  suggested ≥ 1.5× fewer labels than "
