@@ -252,6 +252,8 @@ class VideoPlayer(QWidget):
 
     @Slot(int, object, object)
     def _on_source_frame_ready(self, index: int, frame, predictions) -> None:
+        if self.sender() is not self.source:
+            return  # a frame of the video shown before, delivered after it was closed
         self.current = index
         self.view.set_image(frame)
         if self.stored is not None and self.stored.covers(index):

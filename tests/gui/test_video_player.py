@@ -235,6 +235,20 @@ def test_a_frame_added_without_a_model_is_an_image_to_label(qtbot, window, clip)
     assert load_prediction(doc.project, record.id) is None
 
 
+def test_the_video_menu_opens_the_player(qtbot, window, clip, monkeypatch):
+    from kpstudio.gui import video_player
+
+    monkeypatch.setattr(video_player.QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *args, **kwargs: (str(clip), "")))  # fmt: skip
+    window.actions_by_name["video_player"].trigger()
+    player = window.findChild(VideoPlayer)
+    assert player is not None
+    qtbot.waitUntil(lambda: player.current == 0, timeout=10_000)
+    assert player.isVisible() and "clip.avi" in player.windowTitle()
+    window.actions_by_name["video_player"].trigger()  # a second video: the same window
+    assert window.findChildren(VideoPlayer) == [player]
+
+
 def test_closing_the_project_closes_the_player_and_its_decoding_thread(qtbot, window, clip):
     player = open_player(qtbot, window, clip)
     thread = player.source._thread
