@@ -131,7 +131,7 @@ def test_the_active_models_prediction_is_drawn_on_the_frame_shown(qtbot, with_mo
     player = open_player(qtbot, with_model, clip)
     qtbot.waitUntil(lambda: player.predictor is not None, timeout=WAIT_MS)
     seek_and_wait(qtbot, player, 9)
-    qtbot.waitUntil(lambda: player.drawn, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(player.drawn) == 1, timeout=WAIT_MS)
     assert player.model_label.text() == "predictions of run r1"
     frame = player.view._array
     assert shown_index(player) == 9
