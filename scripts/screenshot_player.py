@@ -2,11 +2,12 @@
 
 Run it under Xvfb to see the player as a person would:
     xvfb-run -a -s "-screen 0 1366x768x24" python scripts/screenshot_player.py out.png \
-        [PROJECT VIDEO] [--train SECONDS]
+        [PROJECT VIDEO] [--train SECONDS] [--frame N]
 Without PROJECT and VIDEO it builds the demo project and a video of its images (each shown for
 a few frames); --train trains the project's model for that many seconds first (the player then
 draws that model's keypoints; without a trained run it plays without predictions). It predicts
-the whole video, shows the frame where the model is least sure and shoots the whole screen.
+the whole video, shows the frame where the model is least sure (or frame N) and shoots the
+whole screen.
 """
 
 from __future__ import annotations
@@ -46,10 +47,12 @@ def demo_video(project: Path, out: Path) -> Path:
 
 def main() -> int:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    seconds = None
-    if "--train" in sys.argv:
-        seconds = float(sys.argv[sys.argv.index("--train") + 1])
-        args.remove(sys.argv[sys.argv.index("--train") + 1])
+    options = {}
+    for name in ("--train", "--frame"):
+        if name in sys.argv:
+            options[name] = float(sys.argv[sys.argv.index(name) + 1])
+            args.remove(sys.argv[sys.argv.index(name) + 1])
+    seconds = options.get("--train")
     out = Path(args[0] if args else "kpstudio-player.png").absolute()
     tmp = Path(tempfile.mkdtemp(prefix="kpstudio-player-"))
     if len(args) >= 3:
@@ -79,7 +82,7 @@ def main() -> int:
 
     def least_sure():
         conf = player.stored.mean_confidence()
-        player.seek(int(np.nanargmin(conf)))
+        player.seek(int(options.get("--frame", np.nanargmin(conf))))
         QTimer.singleShot(1000, shoot)
 
     def shoot():

@@ -24,6 +24,9 @@ _Z_EDGE = 1  # under the markers (canvas_items puts predictions at 2)
 class VideoFrameView(ImageView):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        # The whole frame fits; scroll bars would only take room from it (the wheel still zooms).
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._items: list[QGraphicsItem] = []
         self.markers: list[Marker] = []  # the keypoints drawn now (instance, name, x, y)
 
