@@ -254,3 +254,16 @@ def test_closing_the_project_closes_the_player_and_its_decoding_thread(qtbot, wi
     thread = player.source._thread
     window.close_project()
     assert not player.isVisible() and player.source is None and not thread.is_alive()
+
+
+def test_the_player_loads_no_tensorflow_until_a_model_is_used():
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    code = ("import sys, kpstudio.gui.video_player, kpstudio.gui.video_player_jobs; "
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, check=True)  # fmt: skip
+    assert out.stdout.strip() == "[]"
