@@ -19,7 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QPushButton,
-    QSlider,
     QVBoxLayout,
     QWidget,
 )
@@ -48,6 +47,7 @@ from kpstudio.gui.video_player_jobs import (
     predict_video_job,
 )
 from kpstudio.gui.video_player_predictions import VideoPredictions
+from kpstudio.gui.video_transport import VideoTransport
 
 DEFAULT_FPS = 30.0  # for a file that reports no frame rate
 PREDICT_TEXT = "Predict whole video"
@@ -71,30 +71,21 @@ class VideoPlayer(QWidget):
         self.stored: VideoPredictions | None = None  # the whole-video prediction, if any
         self.predictor, self.run_id = None, None  # the live model (loaded in a Task)
         self.analysis = None  # the whole-video prediction's Task while it runs
-        self._requested = 0
-        self._anchor = 0  # playback: the frame shown when the clock started
-        self._clock = QElapsedTimer()
-        self._timer = QTimer(self)
-        self._timer.timeout.connect(self._on_timer_timeout)
+        self._requested = 0  # the frame asked for last (shown once decoded)
 
         self.view = VideoFrameView()
         self.strip = ConfidenceStrip()
         self.strip.frame_clicked.connect(self.seek)
-        self.timeline = QSlider(Qt.Orientation.Horizontal)
-        self.timeline.valueChanged.connect(self._on_timeline_value_changed)
-        self.position = QLabel()
-        self.position.setMinimumWidth(170)
-        self.back_button = QPushButton("◀︎ Step")
-        self.play_button = QPushButton("Play")
-        self.forward_button = QPushButton("Step ▶︎")
+        self.transport = VideoTransport()
+        self.transport.seek_requested.connect(self.seek)
+        self.transport.step_requested.connect(self.step)
+        self.transport.play_toggled.connect(self.toggle_play)
+        self.transport.frame_due.connect(self._on_transport_frame_due)
         self.predict_button = QPushButton(PREDICT_TEXT)
         self.add_button = QPushButton("Add this frame to the project")
         self.model_label = QLabel()
         self.message = QLabel()
         self.message.setWordWrap(True)
-        self.back_button.clicked.connect(partial(self.step, -1))
-        self.forward_button.clicked.connect(partial(self.step, 1))
-        self.play_button.clicked.connect(self.toggle_play)
         self.predict_button.clicked.connect(self.predict_whole_video)
         self.add_button.clicked.connect(self.add_frame)
         self._layout()
@@ -102,11 +93,6 @@ class VideoPlayer(QWidget):
         self.resize(960, 720)
 
     def _layout(self) -> None:
-        transport = QHBoxLayout()
-        for widget in (self.back_button, self.play_button, self.forward_button):
-            transport.addWidget(widget)
-        transport.addWidget(self.timeline, 1)
-        transport.addWidget(self.position)
         actions = QHBoxLayout()
         actions.addWidget(self.predict_button)
         actions.addWidget(self.add_button)
@@ -114,7 +100,7 @@ class VideoPlayer(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.strip)
-        layout.addLayout(transport)
+        layout.addWidget(self.transport)
         layout.addLayout(actions)
         layout.addWidget(self.message)
 
@@ -134,9 +120,6 @@ class VideoPlayer(QWidget):
             action.setShortcut(QKeySequence(key))
             action.triggered.connect(lambda checked=False, slot=slot: slot())
             self.addAction(action)
-        self.play_button.setToolTip("Play or pause (Space)")
-        self.back_button.setToolTip("Previous frame (Left; PgUp: a second back)")
-        self.forward_button.setToolTip("Next frame (Right; PgDown: a second on)")
         self.add_button.setToolTip("Add the frame shown to the project as an image to label, "
                                    "with its prediction ready to correct (Insert)")  # fmt: skip
 
@@ -168,8 +151,7 @@ class VideoPlayer(QWidget):
         self.source.frame_ready.connect(self._on_source_frame_ready)
         self.source.failed.connect(self._on_source_failed)
         self.source.past_end.connect(self._on_source_past_end)
-        self.timeline.setRange(0, max(0, info.frames - 1))
-        self.strip.set_length(info.frames)
+        self._set_length(info.frames)
         self.strip.set_confidence(None)
         self.predict_button.setText(PREDICT_TEXT)
         self.setWindowTitle(f"{info.path.name} — {info.frames} frames, {self.fps:g} fps, "
@@ -202,12 +184,13 @@ class VideoPlayer(QWidget):
         if self.source is None:
             return
         index = int(min(max(index, 0), max(0, self.frames - 1)))
+        self._request(index)
+        self.transport.restart_clock(index)
+
+    def _request(self, index: int) -> None:
         self._requested = index
         stored = self.stored is not None and self.stored.covers(index)
-        self.source.request(index, predict=not stored)
-        if self._timer.isActive():
-            self._anchor = index
-            self._clock.restart()
+        self.source.request(index, predict=not stored)  # stored answers need no model run
 
     def step(self, frames: int) -> None:
         self.pause()
@@ -221,34 +204,18 @@ class VideoPlayer(QWidget):
             return
         if self._requested >= self.frames - 1:
             self.seek(0)
-        self._anchor = self._requested
-        self._clock.start()
-        self._timer.start(max(5, int(1000 / self.fps)))
-        self.play_button.setText("Pause")
+        self.transport.start_clock(self._requested)
 
     def pause(self) -> None:
-        self._timer.stop()
-        self.play_button.setText("Play")
+        self.transport.stop_clock()
 
     def toggle_play(self) -> None:
-        self.pause() if self._timer.isActive() else self.play()
-
-    @Slot()
-    def _on_timer_timeout(self) -> None:
-        # The clock, not a count of ticks, says which frame is due: frames that decode (and
-        # predict) slower than the video's rate are skipped, so playback keeps real time.
-        due = self._anchor + int(self._clock.elapsed() * self.fps / 1000.0)
-        last = self.frames - 1
-        if due >= last:
-            self.pause()
-            due = last
-        if due != self._requested:
-            self._requested = due
-            self.source.request(due, predict=not (self.stored and self.stored.covers(due)))
+        self.pause() if self.transport.playing else self.play()
 
     @Slot(int)
-    def _on_timeline_value_changed(self, value: int) -> None:
-        self.seek(value)
+    def _on_transport_frame_due(self, index: int) -> None:
+        if self.source is not None:
+            self._request(index)
 
     @Slot(int, object, object)
     def _on_source_frame_ready(self, index: int, frame, predictions) -> None:
@@ -259,20 +226,11 @@ class VideoPlayer(QWidget):
         if self.stored is not None and self.stored.covers(index):
             predictions = self.stored.at(index)
         self.drawn = list(predictions or [])
-        self._draw()
-        self.timeline.blockSignals(True)  # the slider follows; it must not seek again
-        self.timeline.setValue(index)
-        self.timeline.blockSignals(False)
-        seconds = index / self.fps
-        self.position.setText(f"frame {index} / {self.frames - 1}   "
-                              f"{int(seconds // 60)}:{seconds % 60:05.2f}")  # fmt: skip
+        doc = self._document()
+        self.view.show_predictions(self.drawn, doc.skeleton if doc is not None else None)
+        self.transport.show_frame(index)
         self.strip.set_current(index)
         self.frame_shown.emit(index)
-
-    def _draw(self) -> None:
-        doc = self._document()
-        skeleton = doc.skeleton if doc is not None else None
-        self.view.show_predictions(self.drawn, skeleton)
 
     @Slot(int, str)
     def _on_source_failed(self, index: int, message: str) -> None:
@@ -281,16 +239,19 @@ class VideoPlayer(QWidget):
 
     @Slot(int)
     def _on_source_past_end(self, index: int) -> None:
-        info = self.info
-        if info is None or not 0 < index < info.frames:
+        if self.info is None or not 0 < index < self.info.frames:
             self.pause()
-            self._say(f"{info.path if info else 'the video'}: frame {index} could not be decoded")
+            self._say(f"{self.source.path}: frame {index} could not be decoded")
             return
-        # The container promised more frames than it holds: the video ends before `index`.
-        self.info = VideoInfo(info.path, index, info.fps, info.width, info.height)
-        self.timeline.setMaximum(index - 1)
-        self.strip.set_length(index)
+        self._set_length(index)  # the container promised more frames than it holds
         self.seek(index - 1)
+
+    def _set_length(self, frames: int) -> None:
+        """The video has `frames` frames (its header may have said otherwise)."""
+        info = self.info
+        self.info = VideoInfo(info.path, frames, info.fps, info.width, info.height)
+        self.transport.set_video(frames, self.fps)
+        self.strip.set_length(frames)
 
     # -- the model ------------------------------------------------------------------------
     def _active_run(self):
@@ -369,9 +330,7 @@ class VideoPlayer(QWidget):
         self.stored = self.stored.extended(new) if start else new
         done = self.stored.frames
         if done > self.frames:  # the header said fewer frames than the video holds
-            self.info = VideoInfo(info.path, done, info.fps, info.width, info.height)
-            self.timeline.setMaximum(done - 1)
-            self.strip.set_length(done)
+            self._set_length(done)
         self.strip.set_confidence(self.stored.mean_confidence())
         if done < self.frames:
             self.predict_button.setText(f"Go on predicting (from frame {done})")

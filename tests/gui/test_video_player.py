@@ -94,14 +94,14 @@ def test_scrubbing_stepping_and_the_strip_show_the_frame_asked_for(qtbot, window
     assert player.isVisible() and player.frames == FRAMES and shown_index(player) == 0
     assert "No trained run" in player.model_label.text() and player.drawn == []
     with qtbot.waitSignal(player.frame_shown, timeout=10_000):
-        player.timeline.setValue(17)  # the user drags the slider
+        player.transport.timeline.setValue(17)  # the user drags the slider
     qtbot.waitUntil(lambda: player.current == 17)
     assert shown_index(player) == 17
     player.step(1)
     qtbot.waitUntil(lambda: player.current == 18)
     player.step(-3)
     qtbot.waitUntil(lambda: player.current == 15)
-    assert shown_index(player) == 15 and player.timeline.value() == 15
+    assert shown_index(player) == 15 and player.transport.timeline.value() == 15
     seek_and_wait(qtbot, player, FRAMES - 1)  # a seek past the end stops at the last frame
     player.seek(FRAMES + 100)
     qtbot.wait(100)
@@ -121,9 +121,9 @@ def test_scrubbing_stepping_and_the_strip_show_the_frame_asked_for(qtbot, window
 def test_playback_runs_through_to_the_last_frame(qtbot, window, clip):
     player = open_player(qtbot, window, clip)
     player.play()
-    assert player.play_button.text() == "Pause"
+    assert player.transport.play_button.text() == "Pause"
     qtbot.waitUntil(lambda: player.current == FRAMES - 1, timeout=20_000)  # 4 s of video
-    qtbot.waitUntil(lambda: player.play_button.text() == "Play")
+    qtbot.waitUntil(lambda: player.transport.play_button.text() == "Play")
     assert shown_index(player) == FRAMES - 1
 
 
