@@ -27,6 +27,7 @@ from kpstudio.gui.review_panel import ReviewPanel
 from kpstudio.gui.tasks import start_task
 from kpstudio.gui.train_panel import TrainPanel
 from kpstudio.gui.training_controller import TrainingController
+from kpstudio.gui.video_player import VideoPlayer
 from kpstudio.gui.window_layout import fit_docks_to_canvas, reset_layout, restore_layout
 
 MAX_RECENT = 8
@@ -150,6 +151,8 @@ class MainWindow(QMainWindow):
     def close_project(self) -> None:
         if self.doc is None:
             return
+        for player in self.findChildren(VideoPlayer):  # it adds frames to this project
+            player.close()
         self.training.stop_and_wait()
         self.canvas.set_image(None)
         self.canvas.set_markers([], [], {})

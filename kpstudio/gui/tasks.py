@@ -67,7 +67,10 @@ class Task(QObject):
         self.dialog.setWindowModality(Qt.WindowModality.WindowModal)
         self.dialog.setMinimumDuration(300)  # quick jobs never flash a dialog
         if cancellable:
-            self.dialog.canceled.connect(self.worker.request_stop)
+            # Through a slot of this UI-thread object: connected straight to the worker (which
+            # lives in its thread), Qt queued the call behind run(), so Cancel never stopped a
+            # running job.
+            self.dialog.canceled.connect(self._on_dialog_canceled)
         else:
             # A job that cannot stop midway (a model conversion) offers no Cancel that would
             # only drop its result after it is written anyway.
@@ -99,6 +102,10 @@ class Task(QObject):
         self.ended.emit()
         self.dialog.deleteLater()
         self.deleteLater()
+
+    @Slot()
+    def _on_dialog_canceled(self) -> None:
+        self.worker.request_stop()
 
     @Slot(int, int)
     def _on_worker_progressed(self, done: int, total: int) -> None:

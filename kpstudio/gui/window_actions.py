@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QMessageBox
 
 def build_actions(window) -> dict[str, QAction]:
     """Create every action of `window` (a MainWindow); returns them by name for tests."""
-    from kpstudio.gui import export_dialog
+    from kpstudio.gui import export_dialog, video_player
     from kpstudio.gui.next_suggested import NextSuggested
 
     flows = window.file_flows
@@ -122,6 +122,10 @@ def build_actions(window) -> dict[str, QAction]:
         "Ctrl+Shift+P", model_menu)  # fmt: skip
     add("accept", "&Accept prediction as labels", window.review.accept, "Ctrl+Return",
         model_menu)  # fmt: skip
+
+    video_menu = bar.addMenu("V&ideo")
+    add("video_player", "Open &video player…", partial(video_player.open_video_player, window),
+        None, video_menu)  # fmt: skip
 
     help_menu = bar.addMenu("&Help")
     add("about", "&About kpstudio",

@@ -25,3 +25,32 @@ def test_a_progress_report_after_cancel_stops_the_job(qtbot):
     with qtbot.waitSignal(worker.cancelled, timeout=1000):
         worker.run()  # in this thread: the signals fire at once
     assert reached == [1] and results == []
+
+
+def test_the_dialogs_cancel_button_stops_a_running_job(qtbot):
+    import threading
+
+    from PySide6.QtWidgets import QPushButton, QWidget
+
+    from kpstudio.gui.tasks import start_task
+
+    window = QWidget()
+    window.tasks = []
+    qtbot.addWidget(window)
+    running, reports, results = threading.Event(), [], []
+
+    def job(progress, should_stop):
+        running.set()
+        for i in range(10_000):  # minutes of work, unless Cancel stops it
+            reports.append(i)
+            progress(i, 10_000)
+            threading.Event().wait(0.01)
+        return "finished"
+
+    task = start_task(window, "Working…", job, results.append)
+    qtbot.waitUntil(running.is_set)
+    task.dialog.findChild(QPushButton).click()  # the dialog's Cancel, as a user clicks it
+    # (Not waitSignal(task.ended): the Task deletes itself right after, under pytest-qt's
+    # connection, which crashed PySide.)
+    qtbot.waitUntil(lambda: window.tasks == [], timeout=5000)
+    assert results == [] and len(reports) < 10_000 and window.tasks == []
