@@ -318,7 +318,7 @@ def _explain(plan: Plan, wants, chosen, options, minutes, multi, small):
             fallback = ("a single-instance model, trained on the first object of each image"
                         if multi else f"whole frames at scale {s:.2f}")  # fmt: skip
             notes.append(f"the data calls for a top-down model ({reason}); this run uses "
-                         f"{fallback}, as set by the user")  # fmt: skip
+                         f"{fallback}")  # fmt: skip
             out.append(notes[-1] + ".")
     return out, notes
 
