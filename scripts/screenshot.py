@@ -5,7 +5,9 @@ Run it under Xvfb to see the window as a person would, at its default size for t
 It shoots the whole screen (so a window that does not fit shows it) and prints the window's
 frame and the canvas's share of its width. With --train it presses Train and shoots after
 ~25 s (curves and the preview overlay); with --review it trains ~40 s, predicts all unlabeled
-images and shoots the least confident one.
+images and shoots the least confident one; with --assist it presses Assist, opens an unlabeled
+image once a model is published, drags one suggestion a little (the others re-inferred from it)
+and shoots the suggestions over the frame.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def main() -> int:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     training = "--train" in sys.argv
     review = "--review" in sys.argv
+    assist = "--assist" in sys.argv
     out = Path(args[0] if args else "kpstudio-screenshot.png")
     project = Path(args[1]) if len(args) > 1 else None
     app = studio_application()
@@ -70,7 +73,27 @@ def main() -> int:
             win.show_image(ids[0])
         QTimer.singleShot(1500, shoot)
 
-    if review:
+    def suggest():
+        doc = win.doc
+        unlabeled = [r.id for r in doc.project.images() if r.status == "unlabeled"]
+        if unlabeled:
+            win.show_image(unlabeled[0])
+        QTimer.singleShot(2000, correct_one)
+
+    def correct_one():
+        shown = win.overlay.shown_objects
+        if shown:
+            name = win.doc.skeleton.keypoints[0]
+            x, y = shown[0].xy[0]
+            win.review.take_suggestion(0, name, float(x) + 3.0, float(y) + 2.0)
+        QTimer.singleShot(1500, shoot)
+
+    if assist:
+        win.train_panel.assist_button.click()
+        win.training.model_published.connect(
+            lambda *a: QTimer.singleShot(500, suggest) if not getattr(win, "_shot", 0)
+            and not setattr(win, "_shot", 1) else None)  # fmt: skip
+    elif review:
         QTimer.singleShot(40000, predict_all)
     else:
         QTimer.singleShot(25000 if training else 1500, shoot)
