@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from kpstudio.core.runs import publish_model, record_training, set_active_run
@@ -88,6 +89,11 @@ class TrainingWorker(QObject):
         from kpstudio.ml.predictor import Predictor  # this thread trains: TensorFlow is here
 
         predictor = Predictor.from_file(model_path)
+        # Trace its graphs here, not on its first use in the UI thread (~0.5 s stall measured).
+        blank = np.zeros((32, 32, 3), np.uint8)
+        predictor.predict_array(blank)
+        if predictor.takes_hints:
+            predictor.predict_with_hints(blank, {})
         with self._project.worker_handle() as store:
             publish_model(store, self._run_id, model_path, metrics)
             set_active_run(store, self._run_id)
