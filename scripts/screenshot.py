@@ -90,9 +90,14 @@ def main() -> int:
 
     if assist:
         win.train_panel.assist_button.click()
-        win.training.model_published.connect(
-            lambda *a: QTimer.singleShot(500, suggest) if not getattr(win, "_shot", 0)
-            and not setattr(win, "_shot", 1) else None)  # fmt: skip
+        published = []
+
+        def on_published(*_):
+            published.append(1)
+            if len(published) == 4:  # a model past its first epochs: suggestions worth a look
+                QTimer.singleShot(500, suggest)
+
+        win.training.model_published.connect(on_published)
     elif review:
         QTimer.singleShot(40000, predict_all)
     else:
