@@ -32,31 +32,13 @@ class Letterboxed:
 def load_letterboxed(
     data: TrainingSet, size: int, progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    known: tuple[Letterboxed, list] | None = None,
 ) -> Letterboxed:  # fmt: skip
-    """Decode and letterbox every image once (the cache every epoch reads from)."""
-    n, k = len(data), len(data.skeleton)
-    images = np.zeros((n, size, size, 3), dtype=np.uint8)
-    xy = np.zeros((n, k, 2), dtype=np.float32)
-    boxes = []
-    for i, path in enumerate(data.paths):
-        if should_stop and should_stop():
-            raise InterruptedError("stopped while loading images")
-        images[i], box = letterbox_image(read_image(path), size)
-        boxes.append(box)
-        xy[i] = np.nan_to_num(box.to_input(data.xy[i]))
-        if progress:
-            progress(i + 1, n)
-    # Absent keypoints have no position: mask them out of the loss. Occluded ones stay in.
-    weight = (data.visibility > 0).astype(np.float32)
-    return Letterboxed(images, xy, weight, boxes)
+    """Decode and letterbox every image once (the cache every epoch reads from).
 
-
-def reuse_letterboxed(
-    old: Letterboxed, old_paths, data: TrainingSet, size: int,
-    should_stop: Callable[[], bool] | None = None,
-) -> Letterboxed:  # fmt: skip
-    """The cache for `data`: canvases of images already in `old` are reused (their labels are
-    taken fresh), only new images are decoded."""
+    `known`: (an earlier cache, its image paths): canvases of images already there are reused
+    (labels changed during a run; their labels are taken fresh), only new images are decoded."""
+    old, old_paths = known or (None, [])
     where = {str(p): i for i, p in enumerate(old_paths)}
     n, k = len(data), len(data.skeleton)
     images = np.zeros((n, size, size, 3), dtype=np.uint8)
@@ -72,7 +54,11 @@ def reuse_letterboxed(
             images[i], box = old.images[j], old.boxes[j]
         boxes.append(box)
         xy[i] = np.nan_to_num(box.to_input(data.xy[i]))
-    return Letterboxed(images, xy, (data.visibility > 0).astype(np.float32), boxes)
+        if progress:
+            progress(i + 1, n)
+    # Absent keypoints have no position: mask them out of the loss. Occluded ones stay in.
+    weight = (data.visibility > 0).astype(np.float32)
+    return Letterboxed(images, xy, weight, boxes)
 
 
 def training_dataset(

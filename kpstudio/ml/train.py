@@ -24,7 +24,7 @@ from kpstudio.core.runs import new_run_id, run_folder
 from kpstudio.core.training_set import TrainingSet
 from kpstudio.ml import checkpoint, losses
 from kpstudio.ml.config import NO_AUGMENTATION, TrainConfig
-from kpstudio.ml.dataset import load_letterboxed, reuse_letterboxed, training_dataset
+from kpstudio.ml.dataset import load_letterboxed, training_dataset
 from kpstudio.ml.evaluate import evaluation_report, make_infer, mean_px_error, predict_letterboxed
 from kpstudio.ml.events import (
     BatchEnded,
@@ -140,8 +140,9 @@ def train(
     else:
         crop = _crop_size(cfg, data, cache)
         cfg.crop_size = crop or 0  # recorded with the run: 0 means whole images
-        if data.several_objects_note():
-            notes.append(data.several_objects_note())
+        several = data.several_objects_note()
+        if several:
+            notes.append(several)
     if crop and not top_down:
         notes.append(f"trained on {crop}×{crop} crops around the labels, "
                      f"predicting on whole {cfg.input_size}×{cfg.input_size} images")  # fmt: skip
@@ -291,7 +292,8 @@ def train(
                 # New or corrected labels: the next epoch trains and validates on them. The
                 # best val error so far was on other val images: the current weights become
                 # the best, measured on the new ones.
-                cache = reuse_letterboxed(cache, data.paths, fresh, cfg.input_size, stop)
+                cache = load_letterboxed(fresh, cfg.input_size, should_stop=stop,
+                                         known=(cache, data.paths))  # fmt: skip
                 data = fresh
                 if top_down:
                     top_down.replace_data(data, cache)
