@@ -71,11 +71,7 @@ class Predictor:
             out = self._run_hinted(tf.constant(canvas[None], tf.float32),
                                    tf.constant(hints)).numpy()[0]  # fmt: skip
             pred = Prediction(None, box.to_original(out[:, :2]), out[:, 2].astype(np.float64))
-        for k, name in enumerate(self.skeleton.keypoints):
-            if name in given:  # what the user placed is the answer there
-                pred.xy[k] = given[name]
-                pred.confidence[k] = 1.0
-        return pred
+        return with_given(pred, self.skeleton.keypoints, given)
 
     top_down = False  # one object per image
 
@@ -106,14 +102,7 @@ class Predictor:
 
     def letterbox(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         """The model input for one HxWx3 uint8 RGB image (HxW gray is accepted too)."""
-        image = np.asarray(image)
-        if image.ndim == 2:
-            image = np.repeat(image[:, :, None], 3, axis=2)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or not image.size:
-            raise ValueError(
-                f"a Predictor takes HxWx3 uint8 RGB images, not {image.dtype} {image.shape}"
-            )
-        return letterbox_image(image, self.input_size)
+        return letterbox_image(rgb_image(image), self.input_size)
 
     def predict_array(self, image: np.ndarray) -> Prediction:
         """Keypoints on one image (fast enough to call on every image change)."""
@@ -164,6 +153,26 @@ class Predictor:
             Prediction(name, box.to_original(o[:, :2]), o[:, 2].astype(np.float64))
             for name, (_, box), o in zip(names, boxed, out)
         ]
+
+
+def rgb_image(image: np.ndarray) -> np.ndarray:
+    """`image` as the HxWx3 uint8 RGB a predictor takes (HxW gray is repeated), or ValueError."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or not image.size:
+        raise ValueError(
+            f"a Predictor takes HxWx3 uint8 RGB images, not {image.dtype} {image.shape}"
+        )
+    return image
+
+
+def with_given(pred: Prediction, keypoints, given: dict) -> Prediction:
+    """`pred` with the points the user placed ({name: (x, y)}) as the answer there."""
+    for k, name in enumerate(keypoints):
+        if name in given:
+            pred.xy[k], pred.confidence[k] = given[name], 1.0
+    return pred
 
 
 def _chunks(items: list, size: int) -> list[list]:

@@ -20,6 +20,7 @@ from kpstudio.core.letterbox import letterbox_image
 from kpstudio.core.prediction_files import Prediction
 from kpstudio.core.skeleton import Skeleton
 from kpstudio.ml.model_file import load_top_down_file
+from kpstudio.ml.predictor import rgb_image, with_given
 from kpstudio.ml.topdown import TopDownRunner, finder_heat_model
 
 
@@ -48,14 +49,7 @@ class TopDownPredictor:
         return cls(pose, finder, manifest)
 
     def letterbox(self, image: np.ndarray):
-        image = np.asarray(image)
-        if image.ndim == 2:
-            image = np.repeat(image[:, :, None], 3, axis=2)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or not image.size:
-            raise ValueError(
-                f"a Predictor takes HxWx3 uint8 RGB images, not {image.dtype} {image.shape}"
-            )
-        return letterbox_image(image, self.input_size)
+        return letterbox_image(rgb_image(image), self.input_size)
 
     def predict_instances(
         self, images: Sequence[np.ndarray], batch_size: int = 16,
@@ -100,11 +94,7 @@ class TopDownPredictor:
 
     def predict_with_hints(self, image: np.ndarray, given: dict) -> Prediction:
         """No hints for top-down models yet: the most certain object, the given points in."""
-        pred = self.predict_array(image)
-        for k, name in enumerate(self.skeleton.keypoints):
-            if name in given:
-                pred.xy[k], pred.confidence[k] = given[name], 1.0
-        return pred
+        return with_given(self.predict_array(image), self.skeleton.keypoints, given)
 
     def _first(self, objects: list[Prediction], name) -> Prediction:
         """The most certain object, or one with no keypoints found (NaN) when there is none."""
