@@ -75,20 +75,25 @@ def store_predictions(project: Project, run_id: str, results: dict) -> None:
     project.write_in_turns(list(rows), write)
 
 
+def newest_predicting_run(project: Project, image_id: int) -> str | None:
+    """The newest run with a stored prediction for this image, or None."""
+    row = project.query(
+        "SELECT p.run_id FROM predictions p JOIN runs r ON r.id = p.run_id "
+        "WHERE p.image_id = ? ORDER BY r.created DESC LIMIT 1",
+        (image_id,),
+    )
+    return row[0][0] if row else None
+
+
 def load_prediction(
     project: Project, image_id: int, run_id: str | None = None
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(xy (K, 2) with NaN where missing, confidence (K,)) of `run_id`, or of the newest run
     with a prediction for this image when `run_id` is None; None when there is none."""
     if run_id is None:
-        row = project.query(
-            "SELECT p.run_id FROM predictions p JOIN runs r ON r.id = p.run_id "
-            "WHERE p.image_id = ? ORDER BY r.created DESC LIMIT 1",
-            (image_id,),
-        )
-        if not row:
+        run_id = newest_predicting_run(project, image_id)
+        if run_id is None:
             return None
-        run_id = row[0][0]
     rows = project.query(
         "SELECT keypoint_id, x, y, confidence FROM predictions "
         "WHERE run_id = ? AND image_id = ? AND instance = 0",

@@ -20,7 +20,7 @@ from kpstudio.core.image_reader import read_image
 from kpstudio.core.labelset import Visibility
 from kpstudio.core.point_state import PointState
 from kpstudio.core.prediction_files import Prediction
-from kpstudio.core.predictions import load_objects, load_prediction, store_predictions
+from kpstudio.core.predictions import load_objects, newest_predicting_run, store_predictions
 from kpstudio.core.project import ProjectError
 from kpstudio.core.runs import get_run
 from kpstudio.gui.document import Document
@@ -115,10 +115,10 @@ class ReviewController(QObject):
         doc = self._document()
         if doc is None or doc.labels(image_id):
             return
-        stored = load_prediction(doc.project, image_id)  # finds the newest run's answer
-        if stored is not None:
-            self._show_stored(doc, image_id, None, "stored prediction")
-        elif self.predictor is not None:  # the model is loaded: a compiled call of a few ms
+        run_id = newest_predicting_run(doc.project, image_id)
+        if run_id is not None and self._show_stored(doc, image_id, run_id, "stored prediction"):
+            return
+        if self.predictor is not None:  # the model is loaded: a compiled call of a few ms
             self._predict_now()
 
     def predict_unlabeled(self) -> None:
@@ -187,18 +187,13 @@ class ReviewController(QObject):
             return
         self._show_stored(doc, current, run_id, f"prediction of run {run_id}")
 
-    def _show_stored(self, doc: Document, image_id: int, run_id: str | None, what: str) -> None:
-        if run_id is None:
-            rows = doc.project.query(
-                "SELECT p.run_id FROM predictions p JOIN runs r ON r.id = p.run_id "
-                "WHERE p.image_id = ? ORDER BY r.created DESC LIMIT 1", (image_id,))  # fmt: skip
-            if not rows:
-                return
-            run_id = rows[0][0]
+    def _show_stored(self, doc: Document, image_id: int, run_id: str, what: str) -> bool:
+        """Overlay every object `run_id` stored for the image; whether there was any."""
         objects = [Prediction(None, xy, conf, i)
                    for i, (xy, conf) in enumerate(load_objects(doc.project, image_id, run_id))]
         if objects:
             self.overlay.show_objects(image_id, objects, what)
+        return bool(objects)
 
     @Slot(int, str, float, float)
     def take_suggestion(self, shown_index: int, keypoint: str, x: float, y: float) -> None:
