@@ -52,6 +52,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from simulated_annotator import correct_image  # noqa: E402
 
 from kpstudio.core.formats import read_labels  # noqa: E402
 from kpstudio.core.image_features import image_features  # noqa: E402
@@ -221,25 +222,10 @@ def _clicks(data, images, model_path, tolerance) -> np.ndarray:
     from kpstudio.ml.predictor import Predictor
 
     predictor = Predictor.from_file(model_path)
-    names = data.skeleton.keypoints
     out = np.zeros(2, int)
     for i in images:
-        image, truth = read_image(data.paths[i]), data.xy[i].astype(np.float64)
-        labeled = data.visibility[i] > 0
-        given: dict = {}
-        pred = predictor.predict_with_hints(image, given)
-        first = np.linalg.norm(pred.xy - truth, axis=1)
-        out[0] += int((labeled & ~(first <= tolerance)).sum())
-        while True:
-            err = np.linalg.norm(pred.xy - truth, axis=1)
-            bad = [k for k in range(len(names)) if labeled[k] and names[k] not in given
-                   and not err[k] <= tolerance]  # fmt: skip
-            if not bad:
-                break
-            worst = max(bad, key=lambda k: err[k] if np.isfinite(err[k]) else np.inf)
-            given[names[worst]] = tuple(truth[worst])
-            pred = predictor.predict_with_hints(image, given)
-        out[1] += len(given)
+        out += correct_image(predictor, read_image(data.paths[i]), data.xy[i].astype(np.float64),
+                             data.visibility[i] > 0, tolerance)  # fmt: skip
     return out
 
 

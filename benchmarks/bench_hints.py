@@ -3,10 +3,8 @@ an image within a tolerance, starting from the model's suggestions.
 
 Imports a COCO keypoints file into a fresh temporary project (the project's split), trains the
 default model with hints (`--set hints=1`) for the budget, then simulates an annotator on each
-val image. Without re-inference, each keypoint farther than the tolerance from the truth costs
-one click (the user drags it there). With re-inference, the annotator drags the worst keypoint
-to the truth, the model answers again with every corrected point as a hint, and so on until
-every keypoint is within the tolerance. Manual labeling costs one click per labeled keypoint.
+val image (benchmarks/simulated_annotator.py: suggestions alone, or corrections re-inferred
+with hints). Manual labeling costs one click per labeled keypoint.
 Click-Pose (2023) reports >10× fewer corrections with this loop; this measures it here.
 
     python benchmarks/bench_hints.py --dataset ../shared/datasets/dlc_openfield_mouse/annotations.json
@@ -20,12 +18,13 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from simulated_annotator import correct_image  # noqa: E402
 
 from kpstudio.core.formats import read_labels  # noqa: E402
 from kpstudio.core.image_reader import read_image  # noqa: E402
@@ -84,24 +83,10 @@ def simulate(predictor, data, tolerance: float, trained_px, minutes) -> dict:
         image = read_image(data.paths[i])
         truth, labeled = data.xy[i].astype(np.float64), data.visibility[i] > 0
         manual += int(labeled.sum())
-        first = predictor.predict_with_hints(image, {})
-        err = np.linalg.norm(first.xy - truth, axis=1)
-        without += int((labeled & ~(err <= tolerance)).sum())
-        given: dict = {}
-        pred = first
-        while True:
-            err = np.linalg.norm(pred.xy - truth, axis=1)
-            bad = [k for k in range(len(names)) if labeled[k] and names[k] not in given
-                   and not err[k] <= tolerance]  # fmt: skip
-            if not bad:
-                break
-            worst = max(bad, key=lambda k: err[k] if np.isfinite(err[k]) else np.inf)
-            given[names[worst]] = tuple(truth[worst])
-            started = time.perf_counter()
-            pred = predictor.predict_with_hints(image, given)
-            seconds.append(time.perf_counter() - started)
-        with_hints += len(given)
-        per_image.append(len(given))
+        clicks, hinted = correct_image(predictor, image, truth, labeled, tolerance, seconds)
+        without += clicks
+        with_hints += hinted
+        per_image.append(hinted)
     n = max(1, len(per_image))
     return {
         "dataset_images": len(data), "val_images": len(per_image),
