@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 def cmd_train(args) -> int:
     from kpstudio.core.project import Project
     from kpstudio.core.runs import get_run, record_training, run_folder, start_run
-    from kpstudio.core.training_set import snapshot
+    from kpstudio.core.training_set import label_follower, labels_signature, snapshot
     from kpstudio.ml.config import TrainConfig
     from kpstudio.ml.planning import parse_setting
     from kpstudio.ml.strategy import cluster_resolver, is_chief
@@ -37,6 +37,7 @@ def cmd_train(args) -> int:
     # can go on while this trains.
     with Project.open(args.project, readonly=not chief) as project:
         data = snapshot(project)
+        since = labels_signature(project) if args.follow else None  # changes after this
         resume = None
         if args.warm_from:
             if args.resume:
@@ -65,7 +66,9 @@ def cmd_train(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     reporter = _TrainReporter(args.json, config.resolved())
 
-    refresh = _label_follower(folder, data) if args.follow and chief else None
+    refresh = None
+    if args.follow and chief:
+        refresh = label_follower(lambda: Project.open(folder, readonly=True), since)
 
     def training():
         return train(data, config, on_progress=reporter, resume=resume, refresh=refresh,
@@ -97,26 +100,6 @@ def cmd_train(args) -> int:
               f"PCK@5px {summary['pck@5px']:.3f}, model {result.model_path}")  # fmt: skip
         print(run_id)
     return 0
-
-
-def _label_follower(folder, data):
-    """refresh() for train(): a new snapshot when the project's labels changed since the last
-    one (a cheap signature query first; the snapshot only when it differs), else None."""
-    from kpstudio.core.project import Project
-    from kpstudio.core.training_set import labels_signature, snapshot
-
-    with Project.open(folder, readonly=True) as project:
-        seen = [labels_signature(project)]
-
-    def refresh():
-        with Project.open(folder, readonly=True) as project:
-            now = labels_signature(project)
-            if now == seen[0]:
-                return None
-            seen[0] = now
-            return snapshot(project)
-
-    return refresh
 
 
 class _TrainReporter:

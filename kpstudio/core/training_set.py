@@ -129,3 +129,22 @@ def labels_signature(project: Project) -> tuple:
     (splits,) = project.query("SELECT group_concat(split, '') FROM images "
                               "WHERE status IN ('partial', 'done')")  # fmt: skip
     return (*row, hash(splits[0]))
+
+
+def label_follower(open_store, since: tuple | None = None):
+    """refresh() for a training run: a new snapshot when the labels changed since the last
+    look (a cheap labels_signature query first; the snapshot only when it differs), else None.
+    `open_store()` gives a store handle for the calling thread; `since`: the signature the run's
+    own snapshot had (None: the first call only takes note)."""
+    seen = [since]
+
+    def refresh():
+        with open_store() as store:
+            now = labels_signature(store)
+            if seen[0] is None or now == seen[0]:
+                seen[0] = now
+                return None
+            seen[0] = now
+            return snapshot(store)
+
+    return refresh

@@ -19,7 +19,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from kpstudio.core.runs import publish_model, record_training, set_active_run
-from kpstudio.core.training_set import labels_signature, snapshot
+from kpstudio.core.training_set import label_follower
 from kpstudio.ml.events import BatchEnded  # TensorFlow-free
 
 # Batch-level progress is thinned to this rate: the UI needs a live bar, not 100 events a second.
@@ -56,7 +56,9 @@ class TrainingWorker(QObject):
 
             extra = {}
             if self._assist:
-                extra = {"refresh": self._follow_labels(), "publish": self._publish}
+                # Its store handle is made in this thread, where refresh() is called.
+                extra = {"refresh": label_follower(self._project.worker_handle),
+                         "publish": self._publish}  # fmt: skip
             result = record_training(
                 self._project.worker_handle, self._run_id,
                 lambda: train(self._snapshot, self._config, on_progress=self._report,
@@ -68,22 +70,6 @@ class TrainingWorker(QObject):
             self.failed.emit(f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
         else:
             self.finished.emit(result)
-
-    def _follow_labels(self):
-        """refresh() for train(), called in this thread: a new snapshot when the labels
-        changed since the last one (a cheap signature query first)."""
-        seen = [None]
-
-        def refresh():
-            with self._project.worker_handle() as store:
-                now = labels_signature(store)
-                if seen[0] is None or now == seen[0]:
-                    seen[0] = now
-                    return None
-                seen[0] = now
-                return snapshot(store)
-
-        return refresh
 
     def _publish(self, model_path: Path, metrics: dict) -> None:
         from kpstudio.ml.predictor import Predictor  # this thread trains: TensorFlow is here
