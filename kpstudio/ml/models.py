@@ -10,6 +10,8 @@ beyond the letterbox.
 
 from __future__ import annotations
 
+import weakref
+
 import keras
 from keras import layers, ops
 
@@ -171,12 +173,14 @@ class NoHints(layers.Layer):
 
 
 # The two-input (image, hints) twin of each hint-conditioned model: same layers, same weights.
-_HINTED: dict[int, keras.Model] = {}
+# Weak keys: keyed by id() instead, a later model given a freed model's id would have found
+# that model's twin.
+_HINTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def hinted(model: keras.Model) -> keras.Model | None:
     """The model that also takes hints (B, K, 3), or None for a model built without them."""
-    return _HINTED.get(id(model))
+    return _HINTED.get(model)
 
 
 def build_default(
@@ -294,7 +298,7 @@ def _build_hinted(k: int, input_size, width: int, decoder: int, momentum: float,
 
     model = keras.Model(inputs, decode(NoHints(k)(inputs)), name="default")
     hint_in = keras.Input((k, 3), name="hints")
-    _HINTED[id(model)] = keras.Model([inputs, hint_in], decode(hint_in), name="default_hinted")
+    _HINTED[model] = keras.Model([inputs, hint_in], decode(hint_in), name="default_hinted")
     return model
 
 
