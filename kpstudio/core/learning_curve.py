@@ -10,8 +10,16 @@ The fit is the power law of learning curves, err(n) = a·n^(−b) + c, where c i
 number of labels removes (label noise, the model's limit). For a fixed c the law is a line in
 log-log space, log(err − c) = log a − b·log n, solved by least squares; c is searched on a
 grid between 0 and just under the lowest error seen, keeping the c whose curve is closest to
-the points in px (squared error). With fewer than four points there is too little to tell c
-from b, and c = 0 (a plain a·n^(−b)). No Qt, no TensorFlow.
+the points in relative terms (squared log ratio: errors span orders of magnitude, and in px the
+first few points alone would decide). With fewer than four points there is too little to tell
+c from b, and c = 0 (a plain a·n^(−b)).
+
+The first labels are often not on the law: until the model finds the animal at all its error is
+a different regime (openfield: 37 px at 8 labels, 6.5 at 16, then a gentle slope to ~2 px), and
+a power law through those points plunges towards 0. So `fit_learning_curve` (what forecasts
+use) chooses where the curve starts from the data: with five or more points it fits each later
+start without the last point, keeps the start whose fit predicts that last point best, and
+refits from there with every point. No Qt, no TensorFlow.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from kpstudio.core.formats.files import write_text
 SUBSETS_FILE = "learning_curve.json"
 MIN_POINTS_FOR_FLOOR = 4  # three parameters need a fourth point to be checked against
 _FLOOR_STEPS = 200
+SAME_MISS = 0.001  # log ratio: fits missing the last point within 0.1 % of the best tie
 MAX_LABELS = 10_000_000  # a forecast past this says "not by labels", not a number
 
 
@@ -72,10 +81,28 @@ def fit_power_law(n, err) -> PowerLaw:
     for c in floors:
         (log_a, b), *_ = np.linalg.lstsq(design, np.log(err - c), rcond=None)
         law = PowerLaw(float(math.exp(log_a)), float(b), float(c), len(n))
-        residual = float(np.sum((law(n) - err) ** 2))
+        residual = float(np.sum(np.log(law(n) / err) ** 2))
         if best is None or residual < best[0]:
             best = (residual, law)
     return best[1]
+
+
+def fit_learning_curve(n, err) -> PowerLaw:
+    """fit_power_law from the start the data supports (see the module doc): points before it are
+    a regime the law does not describe. Needs what fit_power_law needs."""
+    pts = best_per_count(zip(n, err))
+    if len(pts) < MIN_POINTS_FOR_FLOOR + 1:
+        return fit_power_law(n, err)
+    last_n, last_err = pts[-1]
+    misses = []
+    for start in range(len(pts) - MIN_POINTS_FOR_FLOOR):  # each fit keeps ≥ 4 points
+        head = pts[start:-1]
+        law = fit_power_law([p[0] for p in head], [p[1] for p in head])
+        misses.append(abs(math.log(float(law(last_n)) / last_err)))
+    # The start that predicts it best; of ties (a curve on the law throughout), the earliest.
+    start = next(i for i, m in enumerate(misses) if m <= min(misses) + SAME_MISS)
+    kept = pts[start:]
+    return fit_power_law([p[0] for p in kept], [p[1] for p in kept])
 
 
 @dataclass(frozen=True)
@@ -136,7 +163,7 @@ def forecast(points, target_px: float, labels_now: int | None = None) -> Forecas
     error_now = pts[-1][1] if pts else None
     if len(pts) < 2:
         return Forecast(now, error_now, target_px, None, None)
-    law = fit_power_law([p[0] for p in pts], [p[1] for p in pts])
+    law = fit_learning_curve([p[0] for p in pts], [p[1] for p in pts])
     return Forecast(now, error_now, target_px, law.labels_for(target_px), law)
 
 

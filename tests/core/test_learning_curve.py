@@ -7,6 +7,7 @@ import pytest
 
 from kpstudio.core.learning_curve import (
     best_per_count,
+    fit_learning_curve,
     fit_power_law,
     forecast,
     read_subset_points,
@@ -44,6 +45,23 @@ def test_the_forecast_from_half_the_points_holds_at_all_of_them():
     assert law(640) == pytest.approx(_curve(640), rel=0.10)
     target = float(_curve(320))
     assert law.labels_for(target) == pytest.approx(320, rel=0.25)
+
+
+def test_a_first_regime_off_the_law_is_left_out_of_the_forecast():
+    # Openfield's shape: until the model finds the animal (8–16 labels) the error is far above
+    # the law the later points follow; fitted from the start, the curve plunges towards 0.
+    n = np.array([4, 8, 12, 16, 20, 25, 32, 40])
+    err = 2.0 + 40.0 * np.power(n / 4.0, -1.0)
+    err[:3] = [80.0, 36.0, 25.0]
+    whole = fit_power_law(n, err)
+    trimmed = fit_learning_curve(n, err)
+    truth = 2.0 + 40.0 * (96 / 4.0) ** -1.0
+    assert trimmed(96) == pytest.approx(truth, rel=0.1)
+    assert abs(whole(96) - truth) > abs(trimmed(96) - truth)
+    assert trimmed.points < len(n)
+    on_law = fit_learning_curve(N[:-1], _curve(N[:-1]))  # on the law throughout: all points
+    assert on_law.points == len(N) - 1
+    assert on_law(N[-1]) == pytest.approx(_curve(N[-1]), rel=0.05)
 
 
 def test_too_few_points_fit_without_a_floor_and_one_point_fits_nothing():
