@@ -78,14 +78,14 @@ def window(qtbot, tmp_path, demo):
 TINY_PARAMS = {"width": 8, "decoder": 16}  # a default-architecture model small enough for tests
 
 
-def tiny_model(seed: int = 0):
+def tiny_model(seed: int = 0, **params):
     """A small default model whose weights are pushed away from their init, so that a file or
     converter that loaded the wrong weights (or none) would predict visibly differently."""
     import numpy as np
 
     from kpstudio.ml.models import build_model
 
-    model = build_model("default", 3, 64, **TINY_PARAMS)
+    model = build_model("default", 3, 64, **{**TINY_PARAMS, **params})
     rng = np.random.default_rng(seed)
     values = [
         rng.uniform(0.5, 1.5, v.shape) if "moving_variance" in w.path

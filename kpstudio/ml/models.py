@@ -19,6 +19,8 @@ ARCHITECTURES = ("default", "seed")
 HEATMAP_LAYER = "heatmaps"  # the default model's logits, used by the training loss
 HEATMAP_STRIDE = 4  # input pixels per heatmap cell in the default model (its usual head)
 HEATMAP_STRIDES = (4, 2)  # the heatmap strides the default model can be built with
+MAX_CONTEXT = 4  # context blocks at stride 32 (weight_layout.MAX_CONTEXT)
+CONTEXT_DILATION = 2
 
 
 @keras.saving.register_keras_serializable(package="kpstudio")
@@ -186,6 +188,7 @@ def hinted(model: keras.Model) -> keras.Model | None:
 def build_default(
     num_keypoints: int, input_size: int = 256, width: int = 16, decoder: int = 48,
     bn_momentum: float = 0.9, stride: int = HEATMAP_STRIDE, hints: bool = False,
+    context: int = 0,
 ) -> keras.Model:  # fmt: skip
     """Heatmaps at stride 4 from a plain convolutional encoder (to stride 32 for context: left
     vs right needs to see the whole animal) and a feature-pyramid decoder, then SoftArgmax.
@@ -211,19 +214,29 @@ def build_default(
     convolutions, initialised to zero so the model starts as the one without hints), where the
     decoder's convolutions spread them to the other keypoints: a corrected snout moves the
     ears' answer. The returned model takes the image only (no hints: what exports and video
-    prediction see); `hinted(model)` is its two-input twin, sharing every weight."""
+    prediction see); `hinted(model)` is its two-input twin, sharing every weight.
+
+    context (chosen by the training plan when the labeled object spans more of the input than
+    the encoder sees, core/plan.py): that many residual 3×3 convolutions at stride 32 with
+    dilation 2, each widening the receptive field by 4 cells (128 input pixels), so a keypoint
+    can be told apart by what lies across the object (a side view's near and far paw by the
+    mirror view below it). At 10×10 cells they cost little. 0 builds the model as before."""
     if stride not in HEATMAP_STRIDES:
         raise ValueError(f"the heatmap stride must be one of {HEATMAP_STRIDES}, not {stride}")
     if input_size is not None and input_size % 32:
         raise ValueError(f"the default model needs an input size divisible by 32, not {input_size}")
 
+    if not 0 <= context <= MAX_CONTEXT:
+        raise ValueError(f"context must be 0 to {MAX_CONTEXT}, not {context}")
     if hints:
-        return _build_hinted(num_keypoints, input_size, width, decoder, bn_momentum, stride)
+        return _build_hinted(num_keypoints, input_size, width, decoder, bn_momentum, stride,
+                             context)  # fmt: skip
 
     # Layers are made in this exact order: weight files name them by it (files saved by
     # earlier versions must keep loading).
-    def conv(x, filters, kernel=3, stride=1, relu=True):
-        x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False)(x)
+    def conv(x, filters, kernel=3, stride=1, relu=True, dilation=1):
+        x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
+                          dilation_rate=dilation)(x)  # fmt: skip
         x = BatchNormalization(momentum=bn_momentum)(x)
         return layers.ReLU()(x) if relu else x
 
@@ -234,6 +247,8 @@ def build_default(
     c8 = conv(conv(c4, 4 * width, 3, 2), 4 * width)  # 1/8
     c16 = conv(c8, 6 * width, 3, 2)  # 1/16
     c32 = conv(c16, 8 * width, 3, 2)  # 1/32
+    for _ in range(context):
+        c32 = layers.Add()([c32, conv(c32, 8 * width, 3, dilation=CONTEXT_DILATION)])
     p = conv(c32, decoder, 1)
     for skip in (c16, c8, c4):
         p = layers.UpSampling2D(2, interpolation="bilinear")(p)
@@ -248,12 +263,15 @@ def build_default(
     return keras.Model(inputs, outputs, name="default")
 
 
-def _build_hinted(k: int, input_size, width: int, decoder: int, momentum: float, stride: int):
+def _build_hinted(
+    k: int, input_size, width: int, decoder: int, momentum: float, stride: int, context: int
+):
     """build_default with hints: the same network, its decoder built once as layer objects and
     applied twice, without hints (the returned model) and with them (its `hinted` twin)."""
 
-    def block(filters, kernel=3, stride=1, relu=True):
-        made = [layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False),
+    def block(filters, kernel=3, stride=1, relu=True, dilation=1):
+        made = [layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
+                              dilation_rate=dilation),
                 BatchNormalization(momentum=momentum)]  # fmt: skip
         if relu:
             made.append(layers.ReLU())
@@ -272,6 +290,8 @@ def _build_hinted(k: int, input_size, width: int, decoder: int, momentum: float,
     c8 = block(4 * width)(block(4 * width, 3, 2)(c4))  # 1/8
     c16 = block(6 * width, 3, 2)(c8)  # 1/16
     c32 = block(8 * width, 3, 2)(c16)  # 1/32
+    for _ in range(context):
+        c32 = layers.Add()([c32, block(8 * width, 3, dilation=CONTEXT_DILATION)(c32)])
     top = block(decoder, 1)(c32)
     laterals = {16: block(decoder, 1, relu=False)(c16), 8: block(decoder, 1, relu=False)(c8),
                 4: block(decoder, 1, relu=False)(c4)}  # fmt: skip

@@ -14,7 +14,7 @@ from kpstudio.core.plan import make_plan
 from kpstudio.ml.config import Augmentation, TrainConfig
 
 # Settings the plan makes and `--set` accepts, beyond the augmentation fields.
-PLANNED = ("input_size", "crop_size", "stride", "batch_size", "epochs", "top_down")
+PLANNED = ("input_size", "crop_size", "stride", "context", "batch_size", "epochs", "top_down")
 OTHER = ("learning_rate", "patience", "seed", "hints")
 AUGMENTATION = tuple(f.name for f in dataclasses.fields(Augmentation))
 
@@ -45,10 +45,13 @@ def planned_config(config: TrainConfig, fingerprint: Fingerprint) -> TrainConfig
             setattr(out, name, settings[name])
         else:
             out.overrides.setdefault(name, value)
-    if "stride" in config.params:
-        out.overrides.setdefault("stride", config.params["stride"])
-    elif settings["stride"] != 4:  # stride 4 is the architecture's default: params stay empty
-        out.params["stride"] = settings["stride"]
+    # Architecture parameters; at the architecture's defaults (stride 4, no context) params stay
+    # empty, so such a model is built as before these parameters existed.
+    for name, plain in (("stride", 4), ("context", 0)):
+        if name in config.params:
+            out.overrides.setdefault(name, config.params[name])
+        elif settings[name] != plain:
+            out.params[name] = settings[name]
     planned_aug = {k: v for k, v in settings["augmentation"].items()
                    if f"augmentation.{k}" not in config.overrides}  # fmt: skip
     out.augmentation = dataclasses.replace(config.augmentation, **planned_aug)
@@ -58,7 +61,7 @@ def planned_config(config: TrainConfig, fingerprint: Fingerprint) -> TrainConfig
 def parse_setting(config: TrainConfig, text: str) -> TrainConfig:
     """`--set key=value`: a copy of config with that setting, recorded as an override.
 
-    Keys: input_size, crop_size (0: whole images), stride, batch_size, epochs, top_down,
+    Keys: input_size, crop_size (0: whole images), stride, context, batch_size, epochs, top_down,
     learning_rate, patience, seed, hints (a model that takes the user's placed keypoints as
     hints), and augmentation.FIELD (rotation_deg, scale, shift, flip, ...)."""
     key, sep, raw = text.partition("=")
@@ -80,7 +83,7 @@ def parse_setting(config: TrainConfig, text: str) -> TrainConfig:
         value = _parse(raw, kind, key)
         if key == "hints" and not value:  # the architecture's default: params stay plain
             out.params.pop("hints", None)
-        elif key in ("stride", "hints"):  # architecture parameters
+        elif key in ("stride", "hints", "context"):  # architecture parameters
             out.params[key] = value
         else:
             setattr(out, key, value)

@@ -22,9 +22,16 @@ MAX_DECODER = 512
 # layer grows with the input side squared and reaches it near a 150 px input.
 MAX_PARAMETERS = 300_000_000
 
-DEFAULT_PARAMS = {"width": 16, "decoder": 48, "bn_momentum": 0.9, "stride": 4,
-                  "hints": False}  # build_default's
+DEFAULT_PARAMS = {
+    "width": 16,
+    "decoder": 48,
+    "bn_momentum": 0.9,
+    "stride": 4,
+    "hints": False,
+    "context": 0,
+}  # build_default's
 HEATMAP_STRIDES = (4, 2)  # models.HEATMAP_STRIDES (a test keeps them equal)
+MAX_CONTEXT = 4  # models.MAX_CONTEXT
 _INT_PARAMS = {"width": (1, MAX_WIDTH), "decoder": (1, MAX_DECODER)}
 
 
@@ -55,6 +62,9 @@ def check_architecture(name: str, params: dict, num_keypoints: int, input_size: 
         stride = params.get("stride", DEFAULT_PARAMS["stride"])
         if not _is_int(stride) or stride not in HEATMAP_STRIDES:
             raise LayoutError(f"stride must be one of {HEATMAP_STRIDES}")
+        context = params.get("context", 0)
+        if not _is_int(context) or not 0 <= context <= MAX_CONTEXT:
+            raise LayoutError(f"context must be a whole number from 0 to {MAX_CONTEXT}")
         if not isinstance(params.get("hints", False), bool):
             raise LayoutError("hints must be true or false")
         if input_size % 32 or not 32 <= input_size <= MAX_INPUT_SIZE:
@@ -92,6 +102,8 @@ def expected_weight_shapes(
     for cin, cout in ((3, w), (w, 2 * w), (2 * w, 2 * w), (2 * w, 4 * w), (4 * w, 4 * w),
                       (4 * w, 6 * w), (6 * w, 8 * w)):  # fmt: skip
         conv(cin, cout, 3)  # the encoder, stride 2 to 32
+    for _ in range(params.get("context", 0)):
+        conv(8 * w, 8 * w, 3)  # context blocks at stride 32
     conv(8 * w, decoder, 1)
     for skip, last in ((6 * w, False), (4 * w, False), (2 * w, True)):
         conv(skip, decoder, 1)  # lateral

@@ -12,6 +12,9 @@ from conftest import SHARED
 
 from kpstudio.core.fingerprint import fingerprint, from_labelset
 from kpstudio.core.plan import (
+    BASE_FIELD,
+    CONTEXT_FIELD,
+    MAX_CONTEXT,
     MAX_HEATMAP_VALUES,
     MIN_CELLS,
     MIN_FINDER_SIDE,
@@ -112,6 +115,23 @@ def test_one_object_spanning_the_frame_trains_on_whole_images():
     assert any("whole frames" in s for s in plan.sentences)
 
 
+@pytest.mark.parametrize("span", [40, 120, 200, 380])
+def test_context_blocks_widen_the_field_to_the_object_and_no_further(span):
+    """The fewest context blocks whose receptive field spans the object at the planned scale
+    (capped): none for objects the plain encoder covers."""
+    plan = make_plan(fingerprint(NAMES, synthetic((400, 400), span, max(8, span / 5))))
+    wanted = plan.fingerprint.object_span["median"] * plan.scale
+    field = BASE_FIELD + CONTEXT_FIELD * plan.context
+    assert field >= wanted or plan.context == MAX_CONTEXT
+    assert plan.context == 0 or field - CONTEXT_FIELD < wanted
+    assert plan.settings()["context"] == plan.context
+    assert any(f"{plan.context} context block(s)" in s for s in plan.sentences)
+    if span == 40:  # 40 px at scale 1.2 (the object rule): well inside the plain field
+        assert plan.context == 0
+    if span == 380:  # one object across the frame: ~300 px at scale 0.8
+        assert plan.context == 2
+
+
 def test_several_objects_per_image_go_top_down():
     fp = fingerprint(NAMES, synthetic((640, 640), 80, 16, objects=3))
     plan = make_plan(fp)
@@ -166,6 +186,7 @@ def test_openfield_keeps_its_320_px_letterbox_with_stride_2():
     would need (measured: 1.82 px in 10 CPU-minutes, benchmarks/bench_quality.py)."""
     plan = _shared_plan("dlc_openfield_mouse")
     assert (plan.input_size, plan.stride, plan.crop_size) == (320, 2, 128)
+    assert plan.context == 0  # the mouse is ~56 px across at this scale
     assert plan.augmentation == {"scale": 0.2}
     assert plan.preferred == plan.path == "crops"
 
@@ -177,6 +198,6 @@ def test_shared_sets_obey_the_two_cell_rule(name):
     assert pair["distance"] * plan.scale / plan.stride >= MIN_CELLS - 1e-6
     assert len(plan.sentences) >= 6
     if name == "lp_mirror_mouse":  # one mouse spanning both views
-        assert plan.path == "whole-image"
+        assert plan.path == "whole-image" and plan.context > 0
     if name == "sleap_centered_pair":  # two flies per frame
         assert plan.preferred == plan.path == "top-down" and plan.finder_size

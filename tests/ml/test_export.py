@@ -72,6 +72,20 @@ def test_onnx_export_agrees_with_the_app(model_path, tmp_path):
     assert leftovers(tmp_path) == ["model.onnx"]
 
 
+def test_a_model_with_context_blocks_exports_and_agrees(tmp_path):
+    """The plan's context blocks (dilated convolutions at stride 32) convert to every runtime."""
+    params = {**PARAMS, "context": 2}
+    path = tmp_path / "context.kpmodel"
+    save_model_file(path, tiny_model(1, context=2), arch="default", params=params,
+                    input_size=64, skeleton=Skeleton.create(["a", "b", "c"]))  # fmt: skip
+    targets = ["model.tflite"]
+    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("tf2onnx"):
+        targets.append("model.onnx")
+    for name in targets:
+        result = export_model(path, tmp_path / name)
+        assert result.max_px_diff < 0.01, name
+
+
 def test_onnx_without_its_converter_says_what_to_install(predictor, tmp_path, monkeypatch):
     real = export._version
     monkeypatch.setattr(export, "_version", lambda d: "?" if d == "tf2onnx" else real(d))

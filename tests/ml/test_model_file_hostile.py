@@ -147,7 +147,8 @@ def test_a_named_pipe_named_like_a_model(tmp_path):
     "arch, k, size, params",
     [("default", 3, 64, TINY_PARAMS), ("default", 17, 256, {}), ("seed", 5, 16, {}),
      ("default", 2, 96, {"width": 5, "decoder": 7, "bn_momentum": 0.5}),
-     ("default", 4, 64, {**TINY_PARAMS, "stride": 2})],
+     ("default", 4, 64, {**TINY_PARAMS, "stride": 2}),
+     ("default", 4, 64, {**TINY_PARAMS, "context": 3, "hints": True})],
 )  # fmt: skip
 def test_computed_shapes_are_those_keras_builds(arch, k, size, params):
     model = models.build_model(arch, k, size, **params)

@@ -11,6 +11,8 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 tf = pytest.importorskip("tensorflow")
 
+import keras  # noqa: E402
+
 from kpstudio.ml.losses import HEATMAP_SIGMA, heatmap_kl  # noqa: E402
 from kpstudio.ml.models import HEATMAP_LAYER, SoftArgmax, build_model  # noqa: E402
 
@@ -65,6 +67,25 @@ def test_stride_four_is_the_model_existing_files_hold():
     model = build_model("default", 4, 64)
     assert model.count_params() == 295_348
     assert model.get_layer(HEATMAP_LAYER).output.shape[1:] == (16, 16, 4)
+
+
+def test_context_blocks_widen_the_receptive_field():
+    """A keypoint's answer at one end of the input depends on pixels at the other end only with
+    the plan's context blocks: the gradient of a corner cell's logit reaches across."""
+
+    def reach(context):
+        model = build_model("default", 1, 256, context=context)
+        heat = keras.Model(model.inputs, model.get_layer(HEATMAP_LAYER).output)
+        image = tf.Variable(tf.random.uniform((1, 256, 256, 3), 0, 255, seed=1))
+        with tf.GradientTape() as tape:
+            logit = heat(image, training=False)[0, 2, 2, 0]  # a cell near the top-left corner
+        grad = tf.reduce_sum(tf.abs(tape.gradient(logit, image)[0]), axis=-1).numpy()
+        ys, xs = np.nonzero(grad > 0)
+        return max(xs.max(), ys.max())
+
+    assert reach(0) < 160 < reach(2)  # 87 + 48 px of field without; 256 more with two blocks
+    with pytest.raises(ValueError, match="context"):
+        build_model("default", 1, 64, context=9)
 
 
 def test_stride_two_head_predicts_on_a_finer_grid():
