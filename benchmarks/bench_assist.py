@@ -17,7 +17,9 @@ Orders:
 
 Keys (`--json`: one JSON object): labels_to_target {suggested, random, diversity} (null: never
 reached), mean_px_at_25_labels (suggested order; the round with 25 labels) and
-cpu_minutes_at_25_labels (the CPU time that order had used by then), forecast_error
+cpu_minutes_at_25_labels (the CPU time that order had used by then, this process's: both
+cores count) and training_minutes_at_25_labels (the wall-clock minutes its rounds trained),
+forecast_error
 (relative: the power law fitted to the random curve's points up to half its labels, against
 the error measured at all of them), cpu_minutes (this process, all orders), manual_clicks (every labeled
 keypoint of the pool: a click each by hand), assisted_clicks_without_reinference (suggested
@@ -36,7 +38,7 @@ Training is as Assist trains: a hint-conditioned default model (hints=1), each r
 from the previous round's model (`--cold`: every round from scratch).
 
     python benchmarks/bench_assist.py --dataset ../shared/datasets/dlc_openfield_mouse/annotations.json
-        [--minutes 2] [--tolerance 3] [--target 3] [--schedule 8,16,25,35,50,70,all] [--json]
+        [--minutes 1] [--tolerance 3] [--target 3] [--schedule 4,8,12,...,all] [--json]
 """  # noqa: E501
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from simulated_annotator import correct_image  # noqa: E402
 
 from kpstudio.core.formats import read_labels  # noqa: E402
 from kpstudio.core.image_features import image_features  # noqa: E402
-from kpstudio.core.learning_curve import fit_power_law  # noqa: E402
+from kpstudio.core.learning_curve import fit_learning_curve  # noqa: E402
 from kpstudio.core.project import Project  # noqa: E402
 from kpstudio.core.project_transfer import import_labelset  # noqa: E402
 from kpstudio.core.suggest import Inputs, choose, k_center  # noqa: E402
@@ -65,19 +67,24 @@ from kpstudio.core.training_set import TrainingSet, snapshot  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "dlc_openfield_mouse" / "annotations.json"
 ORDERS = ("suggested", "random", "diversity")
+# Rounds of 4 images at first, as Assist retrains while a person labels: at ~15 s an image, a
+# round of 4 takes a person about the minute of training each round gets; later rounds get
+# the same minute for more images, so the budget never exceeds the person's time.
+DEFAULT_SCHEDULE = "4,8,12,16,20,25,32,40,50,64,80,all"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET,
                         help="a COCO keypoints file; its images beside it")  # fmt: skip
-    parser.add_argument("--minutes", type=float, default=2.0, help="training budget per round")
+    parser.add_argument("--minutes", type=float, default=1.0, help="training budget per round "
+                        "(wall-clock minutes on this machine)")  # fmt: skip
     parser.add_argument("--tolerance", type=float, default=3.0, help="px: a suggestion this "
                         "close to the truth needs no click")  # fmt: skip
     parser.add_argument("--target", type=float, default=3.0, help="val mean px to reach")
     parser.add_argument(
         "--schedule",
-        default="8,16,25,35,50,70,all",
+        default=DEFAULT_SCHEDULE,
         help="labels after each round (train images; 'all': the whole pool)",
     )
     parser.add_argument("--orders", default=",".join(ORDERS), help="which orders to run")
@@ -113,6 +120,7 @@ def main() -> int:
         "labels_to_target": {o: _first_reaching(curves.get(o), args.target) for o in ORDERS},
         "mean_px_at_25_labels": _at(curves.get("suggested"), 25, 1),
         "cpu_minutes_at_25_labels": _at(curves.get("suggested"), 25, 2),
+        "training_minutes_at_25_labels": _at(curves.get("suggested"), 25, 3),
         "forecast_error": _forecast_error(curves.get("random")),
         "cpu_minutes": (time.process_time() - cpu0) / 60.0,
         "manual_clicks": int((data.visibility[pool] > 0).sum()),
@@ -123,7 +131,8 @@ def main() -> int:
         "refresh_seconds_p50": float(np.percentile(refresh, 50)) if refresh else None,
         "refresh_seconds_p95": float(np.percentile(refresh, 95)) if refresh else None,
         "curves": {
-            o: [{"labels": n, "mean_px": e, "cpu_minutes": m} for n, e, m in c]
+            o: [{"labels": n, "mean_px": e, "cpu_minutes": m, "training_minutes": t}
+                for n, e, m, t in c]
             for o, c in curves.items()
         },
         "notes": {
@@ -151,7 +160,7 @@ def run_order(order, data: TrainingSet, features, schedule, args, folder: Path, 
         fixed = [int(pool[i]) for i in k_center(features[pool], np.zeros(len(pool), bool),
                                                 len(pool))]  # fmt: skip
     labeled: list[int] = []
-    curve, model, cpu0 = [], None, time.process_time()
+    curve, model, cpu0, trained = [], None, time.process_time(), 0.0
     clicks, refresh = np.zeros(2, int), []
     suggested = order == "suggested"
     for step, n in enumerate(schedule):
@@ -160,10 +169,12 @@ def run_order(order, data: TrainingSet, features, schedule, args, folder: Path, 
         if suggested:
             clicks += _clicks(data, new, model, args.tolerance)
         labeled += [int(i) for i in new]
+        started = time.perf_counter()
         result = _train(data, labeled, val, args, folder / f"round-{step}",
                         None if args.cold else model)  # fmt: skip
+        trained += (time.perf_counter() - started) / 60.0
         err = float(result.metrics.get("mean_px", float("nan")))
-        curve.append((len(labeled), err, (time.process_time() - cpu0) / 60.0))
+        curve.append((len(labeled), err, (time.process_time() - cpu0) / 60.0, trained))
         log(f"  {order:9s} round {step + 1}: {len(labeled):3d} labels → val mean {err:.2f} px")
         model = result.model_path
         if suggested:
@@ -251,7 +262,7 @@ def _schedule(text: str, pool: int) -> list[int]:
 def _first_reaching(curve, target):
     if curve is None:
         return None
-    return next((n for n, e, _ in curve if e <= target), None)
+    return next((row[0] for row in curve if row[1] <= target), None)
 
 
 def _at(curve, labels: int, column: int):
@@ -263,11 +274,11 @@ def _forecast_error(curve):
     """Relative error of the power law fitted up to half the labels, at all of them."""
     if not curve:
         return None
-    top, measured, _ = curve[-1]
-    half = [(n, e) for n, e, _ in curve if n <= top / 2]
+    top, measured = curve[-1][:2]
+    half = [row[:2] for row in curve if row[0] <= top / 2]
     if len(half) < 2:
         return None
-    law = fit_power_law([n for n, _ in half], [e for _, e in half])
+    law = fit_learning_curve([n for n, _ in half], [e for _, e in half])
     return float(abs(law(top) - measured) / measured)
 
 
@@ -278,7 +289,8 @@ def _print_summary(result, args) -> None:
     ltt = result["labels_to_target"]
     print(f"labels to {args.target:g} px: {ltt}")
     print(f"mean px at 25 labels (suggested): {result['mean_px_at_25_labels']}, after "
-          f"{result['cpu_minutes_at_25_labels']} CPU-minutes of that order")  # fmt: skip
+          f"{result['cpu_minutes_at_25_labels']} CPU-minutes of that order, "
+          f"{result['training_minutes_at_25_labels']} minutes of its training)")  # fmt: skip
     print(f"forecast error (random curve, fitted at half): {result['forecast_error']}")
     print(f"manual clicks {result['manual_clicks']}, assisted without re-inference "
           f"{result['assisted_clicks_without_reinference']}, with hints "
