@@ -45,6 +45,7 @@ from kpstudio.ml.policies import (
     LearningRateSchedule,
     TimeBudget,
     first_stop_reason,
+    steps_to_amortise_validation,
 )
 from kpstudio.ml.strategy import Consensus, make_strategy, strategy_is_chief
 from kpstudio.ml.topdown_training import TopDownTraining
@@ -174,8 +175,9 @@ def train(
     global_batch = cfg.batch_size * replicas
     flip = data.skeleton.flip_permutation() if data.skeleton.flip_pairs else None
 
-    def batches_for(train_idx):
-        """(endless batches, steps per epoch) over the training images `train_idx`."""
+    def batches_for(train_idx, val_count: int):
+        """(endless batches, steps per epoch) over the training images `train_idx`, with
+        `val_count` images validated after each epoch."""
         if top_down:
             augment = cfg.augmentation if cfg.augment else NO_AUGMENTATION
             dataset = top_down.dataset(train_idx, global_batch, cfg.seed, augment, flip)
@@ -186,10 +188,13 @@ def train(
                 cfg.augmentation if cfg.augment else None, flip, crop,
             )  # fmt: skip
             objects = len(train_idx)
-        return (iter(strategy.experimental_distribute_dataset(dataset)),
-                max(1, math.ceil(objects / global_batch)))  # fmt: skip
+        steps = max(1, math.ceil(objects / global_batch))
+        if not top_down:
+            steps = max(steps, steps_to_amortise_validation(
+                val_count, cfg.input_size, global_batch, crop or cfg.input_size))  # fmt: skip
+        return iter(strategy.experimental_distribute_dataset(dataset)), steps
 
-    batches, steps_per_epoch = batches_for(train_idx)
+    batches, steps_per_epoch = batches_for(train_idx, len(val_idx))
     jit = cfg.jit_compile and cfg.strategy == "default"
 
     top_down_loss = top_down and TopDownTraining.loss(model, cfg.params.get("stride", 4))
@@ -299,7 +304,7 @@ def train(
                     top_down.replace_data(data, cache)
                 train_idx = data.indices("train")
                 val_idx = data.indices("val") if len(data.indices("val")) else train_idx
-                batches, steps_per_epoch = batches_for(train_idx)
+                batches, steps_per_epoch = batches_for(train_idx, len(val_idx))
                 early.best, early.best_epoch, early.stale = validate(val_idx), epoch, 0
                 best_weights = model.get_weights()
                 notes.append(f"labels changed at epoch {epoch}: now {len(train_idx)} training "
@@ -395,3 +400,4 @@ def _save_model(run_dir, model, cfg, data, metrics, run_id) -> Path:
         input_size=cfg.input_size, skeleton=data.skeleton, metrics=metrics,
         extra={"run_id": run_id, "plan": cfg.plan, "overrides": cfg.overrides},
     )  # fmt: skip
+

@@ -7,11 +7,14 @@ import math
 import pytest
 
 from kpstudio.ml.policies import (
+    STEP_COST_PER_PIXEL,
+    VALIDATION_SHARE,
     EarlyStopping,
     EpochOutcome,
     LearningRateSchedule,
     TimeBudget,
     first_stop_reason,
+    steps_to_amortise_validation,
 )
 
 
@@ -66,3 +69,17 @@ def test_a_resumed_run_keeps_its_best_and_the_first_rule_that_stops_is_reported(
     assert first_stop_reason([early, budget], late).startswith("stopped early")
     assert first_stop_reason([budget, early], late) == "stopped at the 1-minute budget"
     assert first_stop_reason([], late) is None
+
+
+@pytest.mark.parametrize("val_images, batch, train_side", [(20, 32, 128), (19, 8, 320), (4, 8, 64)])
+def test_epochs_train_long_enough_that_validation_costs_at_most_its_share(
+    val_images, batch, train_side
+):
+    steps = steps_to_amortise_validation(val_images, 320, batch, train_side)
+    validation = val_images * 320**2
+    step = STEP_COST_PER_PIXEL * batch * train_side**2
+    assert validation / (validation + steps * step) <= VALIDATION_SHARE + 1e-9
+    if steps > 1:  # and no longer: one step fewer would go over it
+        assert validation / (validation + (steps - 1) * step) > VALIDATION_SHARE
+    # Openfield with 4 labels: 3 steps an epoch, not 1 (one pass over 4 images).
+    assert steps_to_amortise_validation(20, 320, 32, 128) == 3
