@@ -23,7 +23,7 @@ the same labels always give the same plan. The rules:
   stride): a keypoint that looks like another (a side view's near and far paw) is told apart
   by what lies across the whole object. Objects the plain encoder already covers get none.
   Measured on lp_mirror_mouse (one mouse ~290 px across in a 320 input, 5 minutes on the 2-core
-  CPU): no blocks 5.8 px mean, 2 blocks 4.1, 4 blocks 4.6.
+  CPU): no blocks 5.91 px mean, 2 blocks 4.14, 4 blocks 4.61 (19 val images: ±0.5 px).
 - Several objects per image, or small objects the budget could not enlarge enough, call for a
   top-down model: a light finder sees the whole frame at a low resolution (objects
   FINDER_OBJECT_SPAN pixels across) and proposes each object's centre; the pose model sees a
