@@ -124,7 +124,7 @@ def instance_figures(model_path: Path, data) -> dict:
     """Every object the model finds on the val images, matched by OKS to every labeled one
     (kpstudio.core.instance_matching): COCOeval AP (σ = OKS_SIGMA per keypoint), objects and
     images found, px error and PCK on the matched objects."""
-    from kpstudio.core.instance_matching import evaluate_instances
+    from kpstudio.core.instance_matching import evaluate_found
     from kpstudio.ml.predictor import Predictor
 
     val = data.indices("val")
@@ -132,9 +132,7 @@ def instance_figures(model_path: Path, data) -> dict:
         [data.paths[i] for i in val])  # fmt: skip
     if bad:
         raise ValueError(f"could not read {bad[0][0]}: {bad[0][1]}")
-    xy, vis = data.objects()
-    report = evaluate_instances([[(p.xy, p.confidence, p.score) for p in objs] for objs in found],
-                                xy[val], vis[val], list(data.skeleton.keypoints))  # fmt: skip
+    report = evaluate_found(found, data, val)
     return {"ap": report["ap"], "ap50": report["ap50"], "ar": report["ar"],
             "objects_found": f"{report['objects_found']}/{report['objects']}",
             "images_all_found": report["images_all_found"],

@@ -178,14 +178,9 @@ def cmd_evaluate(args) -> int:
     if bad:
         raise ValueError(f"{len(bad)} val image(s) could not be read: {bad[0][0]}: {bad[0][1]}")
     if predictor.top_down:
-        from kpstudio.core.instance_matching import evaluate_instances
+        from kpstudio.core.instance_matching import evaluate_found
 
-        xy, vis = data.objects()
-        report = evaluate_instances(
-            [[(p.xy, p.confidence, p.score) for p in objects] for objects in found],
-            xy[indices], vis[indices], list(data.skeleton.keypoints),
-            [data.image_ids[i] for i in indices],
-        )  # fmt: skip
+        report = evaluate_found(found, data, indices)
     else:
         pred = np.array([np.concatenate([o[0].xy, o[0].confidence[:, None]], axis=-1)
                          for o in found])  # fmt: skip

@@ -58,6 +58,17 @@ def match_objects(found: Sequence, truth_xy: np.ndarray, truth_vis: np.ndarray,
         table[i, :], table[:, j] = -1.0, -1.0
 
 
+def evaluate_found(found_per_image: Sequence[Sequence], data, indices) -> dict:
+    """evaluate_instances of a model's Predictions (`found_per_image[n]`: the objects found on
+    image `indices[n]` of the TrainingSet `data`) against every labeled object there."""
+    xy, vis = data.objects()
+    return evaluate_instances(
+        [[(p.xy, p.confidence, p.score) for p in objects] for objects in found_per_image],
+        xy[indices], vis[indices], list(data.skeleton.keypoints),
+        [data.image_ids[i] for i in indices],
+    )  # fmt: skip
+
+
 def evaluate_instances(found_per_image: Sequence[Sequence], truth_xy: np.ndarray,
                        truth_vis: np.ndarray, keypoints: Sequence[str],
                        image_ids: Sequence[int] | None = None,

@@ -13,6 +13,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 pytest.importorskip("tensorflow")
 
+from kpstudio.core.instance_matching import evaluate_found  # noqa: E402
 from kpstudio.core.labelset import Visibility  # noqa: E402
 from kpstudio.core.project import Project  # noqa: E402
 from kpstudio.core.skeleton import Skeleton  # noqa: E402
@@ -128,6 +129,19 @@ def test_the_plan_chooses_top_down_and_every_object_trains(trained):
     m = trained.metrics
     assert m["objects"] == 12  # 6 val images × 2 objects
     assert {"ap", "ap50", "ar", "objects_found", "images_all_found", "mean_px"} <= set(m)
+
+
+def test_the_model_file_is_evaluated_per_object_like_the_run(trained, pairs):
+    """`kpstudio evaluate` and bench_quality score a file's found objects (evaluate_found)
+    against every labeled object, as training scored them."""
+    _, data = pairs
+    val = data.indices("val")
+    found, bad = Predictor.from_file(trained.model_path).predict_files_instances(
+        [data.paths[i] for i in val])  # fmt: skip
+    report = evaluate_found(found, data, val)
+    assert not bad and report["objects"] == trained.metrics["objects"] == 12
+    assert report["objects_found"] == trained.metrics["objects_found"]
+    assert report["ap"] is not None and 0 <= report["ap"] <= 1
 
 
 def test_the_model_file_holds_both_networks_and_predicts_every_object(trained, pairs):
