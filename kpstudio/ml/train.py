@@ -175,26 +175,27 @@ def train(
     global_batch = cfg.batch_size * replicas
     flip = data.skeleton.flip_permutation() if data.skeleton.flip_pairs else None
 
-    def batches_for(train_idx, val_count: int):
-        """(endless batches, steps per epoch) over the training images `train_idx`, with
-        `val_count` images validated after each epoch."""
+    def batches_for(train_idx, val_idx):
+        """(endless batches, steps per epoch) over `train_idx`, `val_idx` validated after each."""
         if top_down:
             augment = cfg.augmentation if cfg.augment else NO_AUGMENTATION
             dataset = top_down.dataset(train_idx, global_batch, cfg.seed, augment, flip)
             objects = int(top_down.valid[train_idx].sum())
+            # Its validation: the pose model on one crop per labeled val object.
+            side = val_side = top_down.setup.crop
+            val_inputs = int(top_down.valid[val_idx].sum())
         else:
             dataset = training_dataset(
                 _subset(cache, train_idx), global_batch, cfg.seed,
                 cfg.augmentation if cfg.augment else None, flip, crop,
             )  # fmt: skip
-            objects = len(train_idx)
-        steps = max(1, math.ceil(objects / global_batch))
-        if not top_down:
-            steps = max(steps, steps_to_amortise_validation(
-                val_count, cfg.input_size, global_batch, crop or cfg.input_size))  # fmt: skip
+            objects, side = len(train_idx), crop or cfg.input_size
+            val_inputs, val_side = len(val_idx), cfg.input_size
+        steps = max(math.ceil(objects / global_batch),
+                    steps_to_amortise_validation(val_inputs, val_side, global_batch, side))
         return iter(strategy.experimental_distribute_dataset(dataset)), steps
 
-    batches, steps_per_epoch = batches_for(train_idx, len(val_idx))
+    batches, steps_per_epoch = batches_for(train_idx, val_idx)
     jit = cfg.jit_compile and cfg.strategy == "default"
 
     top_down_loss = top_down and TopDownTraining.loss(model, cfg.params.get("stride", 4))
@@ -304,7 +305,7 @@ def train(
                     top_down.replace_data(data, cache)
                 train_idx = data.indices("train")
                 val_idx = data.indices("val") if len(data.indices("val")) else train_idx
-                batches, steps_per_epoch = batches_for(train_idx, len(val_idx))
+                batches, steps_per_epoch = batches_for(train_idx, val_idx)
                 early.best, early.best_epoch, early.stale = validate(val_idx), epoch, 0
                 best_weights = model.get_weights()
                 notes.append(f"labels changed at epoch {epoch}: now {len(train_idx)} training "
