@@ -5,9 +5,10 @@ The project's val split is held fixed, labeled from the start, and is where ever
 measured; the train split is the pool the annotator labels from. "labels" below count the
 train images labeled (the val images cost the same in every order). Each round labels the
 next images of its order up to the next step of `--schedule`, trains a fresh model (cold
-start) on them for `--minutes`, and measures the val mean px error. An order stops once it
-reaches `--target` px, except the random order, which runs through the whole schedule: it is
-the reference learning curve the forecast is checked on.
+start) on them for `--minutes`, and measures the val mean px error. The diversity order
+stops once it reaches `--target` px (with 25 labels or more); the random order runs through
+the whole schedule (the reference learning curve the forecast is checked on), and so does the
+suggested order, as Assist keeps training while the person labels the whole pool.
 
 Orders:
 - suggested: the studio's `kpstudio suggest` rule (kpstudio.core.suggest): diversity alone
@@ -27,8 +28,7 @@ order: the clicks left when each image starts from the previous round's predicti
 keypoint farther than `--tolerance` from the truth, every keypoint in the first round),
 assisted_clicks (the same, but as the studio does it: the annotator drags the worst suggestion
 to the truth, the model re-infers the rest with every corrected point as a hint, until all are
-within the tolerance; once the order has stopped, the rest of the pool is labeled so with its
-last model), click_ratio (assisted_clicks / manual_clicks, over the whole pool) and
+within the tolerance), click_ratio (assisted_clicks / manual_clicks, over the whole pool) and
 refresh_seconds_p50 / p95 (from an accepted correction to fresh suggestions on every unlabeled
 image, as Assist does it: the correction joins the next epoch (the run's median epoch time),
 the better model is published (on average half of PUBLISH_INTERVAL_S later) and predicts every
@@ -177,11 +177,11 @@ def run_order(order, data: TrainingSet, features, schedule, args, folder: Path, 
         curve.append((len(labeled), err, (time.process_time() - cpu0) / 60.0, trained))
         log(f"  {order:9s} round {step + 1}: {len(labeled):3d} labels → val mean {err:.2f} px")
         model = result.model_path
-        if suggested:
-            refresh.append(_refresh_seconds(result, data, [int(i) for i in pool
-                                                           if int(i) not in set(labeled)]))
+        unlabeled = [int(i) for i in pool if int(i) not in set(labeled)]
+        if suggested and unlabeled:  # fresh suggestions for the images still to label
+            refresh.append(_refresh_seconds(result, data, unlabeled))
         # Past 25 labels too: mean_px_at_25_labels is measured, not extrapolated.
-        if err <= args.target and len(labeled) >= 25 and order != "random":
+        if err <= args.target and len(labeled) >= 25 and order == "diversity":
             break
     if suggested:  # the rest of the pool, labeled from the last model's suggestions
         rest = [int(i) for i in pool if int(i) not in set(labeled)]
