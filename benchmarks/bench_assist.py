@@ -177,15 +177,15 @@ def run_order(order, data: TrainingSet, features, schedule, args, folder: Path, 
         curve.append((len(labeled), err, (time.process_time() - cpu0) / 60.0, trained))
         log(f"  {order:9s} round {step + 1}: {len(labeled):3d} labels → val mean {err:.2f} px")
         model = result.model_path
-        unlabeled = [int(i) for i in pool if int(i) not in set(labeled)]
+        done = set(labeled)
+        unlabeled = [int(i) for i in pool if int(i) not in done]
         if suggested and unlabeled:  # fresh suggestions for the images still to label
             refresh.append(_refresh_seconds(result, data, unlabeled))
         # Past 25 labels too: mean_px_at_25_labels is measured, not extrapolated.
         if err <= args.target and len(labeled) >= 25 and order == "diversity":
             break
-    if suggested:  # the rest of the pool, labeled from the last model's suggestions
-        rest = [int(i) for i in pool if int(i) not in set(labeled)]
-        clicks += _clicks(data, rest, model, args.tolerance)
+    if suggested:  # the rest of the pool (if any), labeled from the last model's suggestions
+        clicks += _clicks(data, unlabeled, model, args.tolerance)
         log(f"  clicks (suggested order, whole pool): {clicks[0]} without re-inference, "
             f"{clicks[1]} with hints")  # fmt: skip
     return curve, (tuple(int(c) for c in clicks) if suggested else None), refresh

@@ -62,7 +62,7 @@ def check_architecture(name: str, params: dict, num_keypoints: int, input_size: 
         stride = params.get("stride", DEFAULT_PARAMS["stride"])
         if not _is_int(stride) or stride not in HEATMAP_STRIDES:
             raise LayoutError(f"stride must be one of {HEATMAP_STRIDES}")
-        context = params.get("context", 0)
+        context = params.get("context", DEFAULT_PARAMS["context"])
         if not _is_int(context) or not 0 <= context <= MAX_CONTEXT:
             raise LayoutError(f"context must be a whole number from 0 to {MAX_CONTEXT}")
         if not isinstance(params.get("hints", False), bool):
@@ -102,7 +102,7 @@ def expected_weight_shapes(
     for cin, cout in ((3, w), (w, 2 * w), (2 * w, 2 * w), (2 * w, 4 * w), (4 * w, 4 * w),
                       (4 * w, 6 * w), (6 * w, 8 * w)):  # fmt: skip
         conv(cin, cout, 3)  # the encoder, stride 2 to 32
-    for _ in range(params.get("context", 0)):
+    for _ in range(params.get("context", DEFAULT_PARAMS["context"])):
         conv(8 * w, 8 * w, 3)  # context blocks at stride 32
     conv(8 * w, decoder, 1)
     for skip, last in ((6 * w, False), (4 * w, False), (2 * w, True)):

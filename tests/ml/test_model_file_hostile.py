@@ -157,6 +157,9 @@ def test_computed_shapes_are_those_keras_builds(arch, k, size, params):
 
 
 def test_the_strides_a_model_file_may_ask_for_are_those_the_model_builds():
-    from kpstudio.ml.weight_layout import HEATMAP_STRIDES
+    from kpstudio.core import plan
+    from kpstudio.ml.weight_layout import HEATMAP_STRIDES, MAX_CONTEXT
 
     assert HEATMAP_STRIDES == models.HEATMAP_STRIDES
+    # and the context blocks: the plan (core, no TensorFlow) keeps its own copy of the bound
+    assert MAX_CONTEXT == models.MAX_CONTEXT == plan.MAX_CONTEXT
