@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kpstudio.commands import progress_bar
 
-VIDEO_BATCH = 8  # kpstudio.ml.video_predict.BATCH_SIZE (that module imports TensorFlow)
+VIDEO_BATCH = 8  # kpstudio.ml.video_stages.BATCH_SIZE (that module imports TensorFlow)
 
 PREDICT_EPILOG = """videos: one row per frame (and per instance) with the frame index, its time
 (index / the video's frame rate) and x, y, confidence per keypoint, in video pixels. A

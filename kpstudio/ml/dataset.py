@@ -28,6 +28,10 @@ class Letterboxed:
     weight: np.ndarray  # (N, K) float32: 1 where the keypoint counts in the loss
     boxes: list[Letterbox]
 
+    def subset(self, indices) -> Letterboxed:
+        return Letterboxed(self.images[indices], self.xy[indices], self.weight[indices],
+                           [self.boxes[i] for i in indices])  # fmt: skip
+
 
 def load_letterboxed(
     data: TrainingSet, size: int, progress: Callable[[int, int], None] | None = None,

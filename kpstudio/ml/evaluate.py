@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from kpstudio.core.image_reader import read_image
+from kpstudio.core.letterbox import letterbox_image
 from kpstudio.core.metrics import pck_curve, pixel_errors, summarize
 from kpstudio.core.training_set import TrainingSet
 from kpstudio.ml.dataset import Letterboxed
+from kpstudio.ml.events import Preview
 
 ALPHAS = (0.05, 0.1)  # PCK thresholds as fractions of the labeled bounding-box diagonal
 PX_THRESHOLDS = (5.0,)
@@ -54,3 +57,21 @@ def evaluation_report(pred: np.ndarray, data: TrainingSet, indices) -> dict:
     report["pck_curve"] = {"alpha": list(CURVE_ALPHAS),
                            "pck": pck_curve(pred[..., :2], gt, visible, CURVE_ALPHAS)}  # fmt: skip
     return report
+
+
+def preview_loader(path: str | None):
+    """Predictions on the preview image (any image, labeled or not), reported every epoch:
+    predict(infer, input size) -> Preview, or None without a preview image."""
+    if not path:
+        return lambda infer, size: None
+    cached = {}
+
+    def predict(infer, size) -> Preview:
+        if "canvas" not in cached:
+            cached["canvas"], cached["box"] = letterbox_image(read_image(path), size)
+        out = infer(tf.constant(cached["canvas"][None].astype(np.float32))).numpy()[0]
+        xy = cached["box"].to_original(out[:, :2])
+        return Preview(str(path), tuple((float(x), float(y)) for x, y in xy),
+                       tuple(float(c) for c in out[:, 2]))  # fmt: skip
+
+    return predict

@@ -25,12 +25,17 @@ from kpstudio.core.training_set import TrainingSet
 from kpstudio.ml import checkpoint, losses
 from kpstudio.ml.config import NO_AUGMENTATION, TrainConfig
 from kpstudio.ml.dataset import load_letterboxed, training_dataset
-from kpstudio.ml.evaluate import evaluation_report, make_infer, mean_px_error, predict_letterboxed
+from kpstudio.ml.evaluate import (
+    evaluation_report,
+    make_infer,
+    mean_px_error,
+    predict_letterboxed,
+    preview_loader,
+)
 from kpstudio.ml.events import (
     BatchEnded,
     EpochEnded,
     Loading,
-    Preview,
     TrainingEnded,
     TrainingEvent,
     TrainingStarted,
@@ -186,7 +191,7 @@ def train(
             val_inputs = int(top_down.valid[val_idx].sum())
         else:
             dataset = training_dataset(
-                _subset(cache, train_idx), global_batch, cfg.seed,
+                cache.subset(train_idx), global_batch, cfg.seed,
                 cfg.augmentation if cfg.augment else None, flip, crop,
             )  # fmt: skip
             objects, side = len(train_idx), crop or cfg.input_size
@@ -230,7 +235,7 @@ def train(
         return distributed_step(batch)
 
     infer = None if top_down else make_infer(model)
-    preview = _preview_loader(None if top_down else cfg.preview_image)
+    preview = preview_loader(None if top_down else cfg.preview_image)
 
     def validate(indices) -> float:
         if top_down:
@@ -337,33 +342,6 @@ def train(
         model_path = _save_model(run_dir, model, cfg, data, metrics, run_id)
     return RunResult(run_id, run_dir, status, cfg.to_dict(), state.history, metrics, model_path,
                      state.best_epoch, notes, replicas)  # fmt: skip
-
-
-def _subset(cache, idx):
-    from kpstudio.ml.dataset import Letterboxed
-
-    return Letterboxed(cache.images[idx], cache.xy[idx], cache.weight[idx],
-                       [cache.boxes[i] for i in idx])  # fmt: skip
-
-
-def _preview_loader(path: str | None):
-    """Predictions on the preview image (any image, labeled or not), reported every epoch."""
-    if not path:
-        return lambda infer, size: None
-    from kpstudio.core.image_reader import read_image
-    from kpstudio.core.letterbox import letterbox_image
-
-    cached = {}
-
-    def predict(infer, size) -> Preview:
-        if "canvas" not in cached:
-            cached["canvas"], cached["box"] = letterbox_image(read_image(path), size)
-        out = infer(tf.constant(cached["canvas"][None].astype(np.float32))).numpy()[0]
-        xy = cached["box"].to_original(out[:, :2])
-        return Preview(str(path), tuple((float(x), float(y)) for x, y in xy),
-                       tuple(float(c) for c in out[:, 2]))  # fmt: skip
-
-    return predict
 
 
 def _crop_size(cfg: TrainConfig, data: TrainingSet, cache) -> int | None:

@@ -1,7 +1,8 @@
 """Several animals on every frame of a video: instances found, linked into tracks, written.
 
 The multi-instance counterpart of video_predict.predict_video, with the same threads (a reader
-decodes ahead, a renderer draws and encodes) and the same streaming, flat in memory. The model
+decodes ahead, a renderer draws and encodes) run by the same loop (video_stages.run_stages),
+streaming, flat in memory. The model
 (`predictor.predict_instances(images) -> list[list[Prediction]]`, a top-down model: it finds
 the animals and crops them itself) sees whole RGB frames a batch at a time; the tracker
 (core/instance_tracking.py) gives every instance a track id, frame by frame in order; smoothing
@@ -24,15 +25,8 @@ from kpstudio.core.instance_tracking import UNASSIGNED, InstanceTracker, Tracker
 from kpstudio.core.labeled_video import LabeledVideoWriter
 from kpstudio.core.tracks import SmoothingParams, StreamingSmoother
 from kpstudio.core.video_frames import VideoInfo
-from kpstudio.ml.video_predict import (
-    BATCH_SIZE,
-    CHECKPOINT_SECONDS,
-    SMOOTH_CHUNK,
-    FrameReader,
-    Renderer,
-    StageTimes,
-    _End,
-)
+from kpstudio.ml.video_predict import SMOOTH_CHUNK
+from kpstudio.ml.video_stages import BATCH_SIZE, FrameReader, Renderer, StageTimes, run_stages
 
 
 def is_multi_instance(predictor) -> bool:
@@ -78,57 +72,39 @@ def predict_video_instances(
     smoother = TrackSmoothing(smoothing, start, k, earlier or []) if smoothing else None
     reader = FrameReader(info, start, None, 0, 0, batch_size, True, times)
     renderer = Renderer(_AllInstances(labeled), times) if labeled is not None else None
-    reader.start()
-    if renderer is not None:
-        renderer.start()
-    try:
-        last_checkpoint = time.perf_counter()
-        while True:
-            t0 = time.perf_counter()
-            item = reader.queue.get()
-            t1 = time.perf_counter()
-            times.wait += t1 - t0
-            if isinstance(item, _End):
-                if item.error is not None:
-                    raise item.error
-                break
-            index, _, frames = item
-            rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]
-            found = predictor.predict_instances(rgb)
-            if len(found) != len(frames):
-                raise ValueError(
-                    f"the model answered for {len(found)} of {len(frames)} frames of "
-                    f"{info.path.name} (from frame {index})"
-                )
-            t2 = time.perf_counter()
-            times.inference += t2 - t1
-            rows = []
-            for f, preds in enumerate(found):
-                ids = tracker.update([(p.xy, p.confidence, p.score) for p in preds], index + f)
-                rows += [(index + f, p, t) for p, t in zip(preds, ids)]
-            batch = FrameRows(rows, index, index + len(frames), frames, k)
-            if smoother is None:
-                _write(sink, renderer, batch, None)
-            else:
-                for ready, smooth in smoother.push(batch):
-                    _write(sink, renderer, ready, smooth)
-            times.frames += len(frames)
-            if time.perf_counter() - last_checkpoint > CHECKPOINT_SECONDS:
-                sink.checkpoint()
-                last_checkpoint = time.perf_counter()
-            times.write += time.perf_counter() - t2
-            if progress is not None:
-                progress(index + len(frames), max(info.frames, index + len(frames)))
+
+    def on_batch(index, _, frames) -> int:
+        t1 = time.perf_counter()
+        rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]
+        found = predictor.predict_instances(rgb)
+        if len(found) != len(frames):
+            raise ValueError(
+                f"the model answered for {len(found)} of {len(frames)} frames of "
+                f"{info.path.name} (from frame {index})"
+            )
+        t2 = time.perf_counter()
+        times.inference += t2 - t1
+        rows = []
+        for f, preds in enumerate(found):
+            ids = tracker.update([(p.xy, p.confidence, p.score) for p in preds], index + f)
+            rows += [(index + f, p, t) for p, t in zip(preds, ids)]
+        batch = FrameRows(rows, index, index + len(frames), frames, k)
+        if smoother is None:
+            _write(sink, renderer, batch, None)
+        else:
+            for ready, smooth in smoother.push(batch):
+                _write(sink, renderer, ready, smooth)
+        times.frames += len(frames)
+        times.write += time.perf_counter() - t2
+        return len(frames)
+
+    def on_end():
         if smoother is not None:
             for ready, smooth in smoother.push(None):
                 _write(sink, renderer, ready, smooth)
-    finally:
-        reader.stop()
-        reader.join()
-        if renderer is not None:
-            renderer.finish()
-        times.wall = time.perf_counter() - t_start
-    return times
+
+    return run_stages(reader, renderer, times, t_start, sink, info.frames, progress, on_batch,
+                      on_end=on_end)  # fmt: skip
 
 
 class FrameRows:

@@ -1,8 +1,7 @@
 """Keypoints on every frame of a video, streamed: decode in a thread, infer in batches, write.
 
-Three threads overlap: a reader decodes and letterboxes frames into uint8 batches (OpenCV lets
-go of the GIL), the caller's thread runs the model and writes rows, and a renderer draws and
-encodes the labeled video. Bounded queues between them keep memory flat however long the video.
+The threads (a reader decodes and letterboxes frames ahead, this thread runs the model and
+writes rows, a renderer draws and encodes the labeled video) are kpstudio.ml.video_stages'.
 
 The model runs through kpstudio.ml.batch_runner (onnxruntime when installed). A fully
 convolutional model sees the frame letterboxed to the input size's longer side but padded only
@@ -13,57 +12,27 @@ video's frames the two are 0.66 px apart (median).
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from kpstudio.core.labeled_video import LabeledVideoWriter
 from kpstudio.core.letterbox import Letterbox
 from kpstudio.core.tracks import SmoothingParams, StreamingSmoother
-from kpstudio.core.video_frames import VideoError, VideoInfo, open_at
+from kpstudio.core.video_frames import VideoInfo
 from kpstudio.ml.batch_runner import make_runner
 from kpstudio.ml.predictor import Predictor
+from kpstudio.ml.video_stages import (
+    BATCH_SIZE,
+    FrameReader,
+    Renderer,
+    Sink,
+    StageTimes,
+    run_stages,
+)
 
-QUEUE_FRAMES = 64  # frames decoded (and waiting to be drawn) ahead: hides decoding's jitter
 SMOOTH_CHUNK = 32  # frames handed to the smoother at a time
-# Frames per model call. onnxruntime spent ~20% less CPU per frame at 8 than at 32 (6.6-7.4 vs
-# 8.4 ms at 320×256 on 2 cores): a smaller batch's activations stay in the CPU's caches.
-BATCH_SIZE = 8
-CHECKPOINT_SECONDS = 1.0  # how often a partial file's sidecar is brought up to date
-
-
-@dataclass
-class StageTimes:
-    """Seconds spent per stage (reader and renderer run in their own threads, in parallel)."""
-
-    decode: float = 0.0
-    letterbox: float = 0.0
-    inference: float = 0.0
-    write: float = 0.0
-    render: float = 0.0
-    wait: float = 0.0  # the model's thread waiting for decoded frames
-    setup: float = 0.0  # making the runner (converting the model for onnxruntime)
-    frames: int = 0
-    wall: float = 0.0
-    runtime: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        per = 1000.0 / max(self.frames, 1)
-        fps = self.frames / max(self.wall, 1e-9)
-        return (
-            f"{self.frames} frames in {self.wall:.1f} s ({fps:.0f} fps; {self.runtime}, set up "
-            f"in {self.setup:.1f} s); "
-            f"ms per frame: decode {self.decode * per:.2f}, letterbox "
-            f"{self.letterbox * per:.2f}, inference {self.inference * per:.2f}, write "
-            f"{self.write * per:.2f}, render {self.render * per:.2f}, waiting for frames "
-            f"{self.wait * per:.2f}"
-        )
 
 
 # --- geometry -------------------------------------------------------------------------------
@@ -92,147 +61,7 @@ def _fully_convolutional(predictor: Predictor) -> bool:
     return predictor.manifest.get("architecture", {}).get("name") == "default"
 
 
-# --- the reader and the renderer threads ---------------------------------------------------------
-
-
-class _End:
-    """Put on a queue after the last item (with the reader's error, if any)."""
-
-    def __init__(self, error: BaseException | None = None):
-        self.error = error
-
-
-class FrameReader(threading.Thread):
-    """Decodes frames from `start` and queues (first index, uint8 RGB batch, BGR frames or None).
-    With box None the frames are not letterboxed (a multi-instance model crops them itself):
-    the batch is empty and the frames are kept."""
-
-    def __init__(
-        self,
-        info: VideoInfo,
-        start: int,
-        box: Letterbox | None,
-        canvas_h: int,
-        canvas_w: int,
-        batch_size: int,
-        keep_frames: bool,
-        times: StageTimes,
-    ):
-        super().__init__(name="kpstudio-video-reader", daemon=True)
-        self.info, self.start_frame, self.box = info, start, box
-        self.shape = (batch_size, canvas_h, canvas_w, 3)
-        self.keep_frames, self.times = keep_frames or box is None, times
-        self.queue: queue.Queue = queue.Queue(maxsize=max(2, QUEUE_FRAMES // batch_size))
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        try:
-            self._read()
-            self._put(_End())
-        except BaseException as exc:  # reported to the model's thread, which raises it
-            self._put(_End(exc))
-
-    def _put(self, item) -> None:
-        while not self.stopped.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def _read(self) -> None:
-        cap = open_at(self.info.path, self.start_frame)
-        index = self.start_frame
-        try:
-            while not self.stopped.is_set():
-                batch = np.zeros(self.shape, np.uint8)
-                frames = [] if self.keep_frames else None
-                n = self._fill(cap, batch, frames, index)
-                if n:
-                    self._put((index, batch[:n], frames))
-                    index += n
-                if n < len(batch):
-                    return
-        finally:
-            cap.release()
-
-    def _fill(
-        self, cap: cv2.VideoCapture, batch: np.ndarray, frames: list | None, index: int
-    ) -> int:
-        """Decode up to len(batch) frames into the batch's letterboxed slots; how many."""
-        info, box, times = self.info, self.box, self.times
-        if box is not None:
-            new_w, new_h = round(info.width * box.scale_x), round(info.height * box.scale_y)
-            x0, y0 = box.pad_x, box.pad_y
-            interp = cv2.INTER_AREA if new_w < info.width else cv2.INTER_LINEAR  # as letterbox
-        for n in range(len(batch)):
-            t0 = time.perf_counter()
-            ok, frame = cap.read()
-            t1 = time.perf_counter()
-            times.decode += t1 - t0
-            if not ok:
-                return n
-            if frame.shape[:2] != (info.height, info.width):
-                raise VideoError(
-                    f"{info.path}: frame {index + n} is {frame.shape[1]}×"
-                    f"{frame.shape[0]}, not {info.width}×{info.height}"
-                )
-            if frames is not None:
-                frames.append(frame)
-            if box is None:
-                continue
-            small = cv2.resize(frame, (new_w, new_h), interpolation=interp)
-            batch[n, y0 : y0 + new_h, x0 : x0 + new_w] = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-            times.letterbox += time.perf_counter() - t1
-        return len(batch)
-
-    def stop(self) -> None:
-        self.stopped.set()
-
-
-class Renderer(threading.Thread):
-    """Draws and encodes the labeled video from queued (frames, xy (n, K, 2), conf (n, K))."""
-
-    def __init__(self, writer: LabeledVideoWriter, times: StageTimes):
-        super().__init__(name="kpstudio-video-renderer", daemon=True)
-        self.writer, self.times = writer, times
-        self.queue: queue.Queue = queue.Queue(maxsize=2)  # items of one batch or smoothing chunk
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        while True:
-            item = self.queue.get()
-            if isinstance(item, _End):
-                return
-            if self.error is not None:
-                continue  # keep draining so the model's thread never blocks on a full queue
-            t0 = time.perf_counter()
-            try:
-                for frame, xy, conf in zip(*item):
-                    self.writer.write(frame, xy, conf)
-            except BaseException as exc:
-                self.error = exc
-            self.times.render += time.perf_counter() - t0
-
-    def finish(self) -> None:
-        self.queue.put(_End())
-        self.join()
-        self.writer.close()
-        if self.error is not None:
-            raise self.error
-
-
 # --- the pipeline ------------------------------------------------------------------------------
-
-
-class Sink:
-    """Where rows go: write(frames, instances, xy, conf, smooth); checkpoint() between batches."""
-
-    def write(self, frames, instances, xy, conf, smooth) -> None:
-        raise NotImplementedError
-
-    def checkpoint(self) -> None:
-        pass
 
 
 def predict_video(
@@ -281,45 +110,31 @@ def predict_video(
     pending = _Pending()  # raw rows (and frames to draw) waiting for their smoothed values
     offset = np.array([box.pad_x, box.pad_y], np.float64)
     scale = np.array([box.scale_x, box.scale_y], np.float64)
-    reader.start()  # decoding starts while the model is being converted
-    if renderer is not None:
-        renderer.start()
-    try:
-        run, times.runtime = make_runner(predictor, canvas_h, canvas_w, batch_size, runtime)
+    model = {}
+
+    def prepare():  # while the reader decodes the first frames
+        model["run"], times.runtime = make_runner(predictor, canvas_h, canvas_w, batch_size,
+                                                  runtime)  # fmt: skip
         times.setup = time.perf_counter() - t_start
-        last_checkpoint = time.perf_counter()
-        while True:
-            t0 = time.perf_counter()
-            item = reader.queue.get()
-            t1 = time.perf_counter()
-            times.wait += t1 - t0
-            if isinstance(item, _End):
-                if item.error is not None:
-                    raise item.error
-                break
-            index, batch, frames = item
-            out = run(batch)
-            t2 = time.perf_counter()
-            times.inference += t2 - t1
-            xy = (out[..., :2].astype(np.float64) - offset) / scale
-            conf = out[..., 2].astype(np.float64)
-            _emit(pending, smoother, sink, renderer, index, xy, conf, frames)
-            times.frames += len(batch) - max(0, min(len(batch), start - index))
-            if time.perf_counter() - last_checkpoint > CHECKPOINT_SECONDS:
-                sink.checkpoint()
-                last_checkpoint = time.perf_counter()
-            times.write += time.perf_counter() - t2
-            if progress is not None:
-                progress(index + len(batch), max(info.frames, index + len(batch)))
-        if smoother is not None:  # the last frames, now that nothing comes after them
+
+    def on_batch(index, batch, frames) -> int:
+        t1 = time.perf_counter()
+        out = model["run"](batch)
+        t2 = time.perf_counter()
+        times.inference += t2 - t1
+        xy = (out[..., :2].astype(np.float64) - offset) / scale
+        conf = out[..., 2].astype(np.float64)
+        _emit(pending, smoother, sink, renderer, index, xy, conf, frames)
+        times.frames += len(batch) - max(0, min(len(batch), start - index))
+        times.write += time.perf_counter() - t2
+        return len(batch)
+
+    def on_end():  # the last frames, now that nothing comes after them
+        if smoother is not None:
             _emit(pending, smoother, sink, renderer, None, None, None, None)
-    finally:
-        reader.stop()
-        reader.join()
-        if renderer is not None:
-            renderer.finish()
-        times.wall = time.perf_counter() - t_start
-    return times
+
+    return run_stages(reader, renderer, times, t_start, sink, info.frames, progress, on_batch,
+                      prepare, on_end)  # fmt: skip
 
 
 class _Pending:

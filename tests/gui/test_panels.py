@@ -14,10 +14,10 @@ from PySide6.QtWidgets import QDialog  # noqa: E402
 from kpstudio.core.project import ImageRecord, Project  # noqa: E402
 from kpstudio.core.skeleton import Skeleton  # noqa: E402
 from kpstudio.gui.document import Document  # noqa: E402
-from kpstudio.gui.image_list import (  # noqa: E402
+from kpstudio.gui.image_list import ImageListPanel  # noqa: E402
+from kpstudio.gui.image_list_model import (  # noqa: E402
     ImageIdRole,
     ImageListModel,
-    ImageListPanel,
     PathRole,
     StatusRole,
 )

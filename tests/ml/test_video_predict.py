@@ -96,11 +96,11 @@ def test_streamed_smoothing_equals_smoothing_the_whole_track(predictor, video):
 
 
 def test_a_reader_error_reaches_the_caller(predictor, video, monkeypatch):
-    import kpstudio.ml.video_predict as vp
+    import kpstudio.ml.video_stages as stages
 
     def broken(path, start):
         raise OSError(f"{path}: gone")
 
-    monkeypatch.setattr(vp, "open_at", broken)
+    monkeypatch.setattr(stages, "open_at", broken)
     with pytest.raises(OSError, match="gone"):
         predict_video(predictor, video, ArraySink(), runtime="tensorflow")
