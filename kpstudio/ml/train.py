@@ -248,6 +248,11 @@ def train(
     stop_rules = [early, budget]
     workers = Consensus(strategy)  # one schedule and one stop decision for all workers
     best_weights = model.get_weights() if state.best_weights is None else state.best_weights
+    if cfg.warm_start and resume is None:
+        # The weights it starts from are a candidate too ("epoch 0"): a run continued from a
+        # model never returns one that does worse on val than that model (Assist's rounds
+        # restart at the full learning rate, and one round's best can trail the last one's).
+        early.best, early.best_epoch = validate(val_idx), 0
     status, reason = "finished", f"the {cfg.epochs} epochs are done"
     epoch_times: list[float] = []
     published = -math.inf

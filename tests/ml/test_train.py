@@ -28,6 +28,7 @@ from kpstudio.ml.events import (  # noqa: E402
     TrainingEnded,
     TrainingStarted,
 )
+from kpstudio.ml.model_file import load_model_file  # noqa: E402
 from kpstudio.ml.train import train  # noqa: E402
 
 TINY = {"arch": "default", "input_size": 64, "batch_size": 8,
@@ -222,6 +223,23 @@ def test_a_run_started_from_a_model_begins_where_it_left_off(demo):
     assert warm.history[0]["val_px"] == pytest.approx(first.metrics["mean_px"], rel=0.02)
     assert cold.history[0]["val_px"] > warm.history[0]["val_px"]
     assert any("started from the weights" in n for n in warm.notes)
+
+
+def test_a_run_from_a_model_keeps_that_model_when_training_only_makes_it_worse(demo, monkeypatch):
+    _, data = demo
+    first = train(data, TrainConfig(**TINY, epochs=2))
+    errors = iter([2.0, 3.0, 2.5])  # the starting weights' val error, then each epoch's
+    monkeypatch.setattr("kpstudio.ml.train.mean_px_error", lambda *args: next(errors))
+    events = []
+    warm = train(data, TrainConfig(**TINY, epochs=2, learning_rate=0.05,
+                                   warm_start=str(first.model_path)), events.append)  # fmt: skip
+    epochs = [e for e in events if isinstance(e, EpochEnded)]
+    assert [(e.val_px, e.best_val_px) for e in epochs] == [(3.0, 2.0), (2.5, 2.0)]
+    assert warm.best_epoch == 0
+    _, started = load_model_file(first.model_path)
+    _, kept = load_model_file(warm.model_path)
+    for a, b in zip(started.get_weights(), kept.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_model_of_other_keypoints_cannot_start_a_run(demo, tmp_path):
