@@ -254,8 +254,9 @@ def cmd_export_model(args) -> int:
         print(f"wrote {out} (run {run.id})")
         return 0
     result = export_model(model_file, out, kind="tflite-fp16" if args.fp16 else None)
+    also = "".join(f" and {p}" for p in result.also)
     print(
-        f"wrote {result.path} ({result.kind}); parity with the in-app model: max "
+        f"wrote {result.path}{also} ({result.kind}); parity with the in-app model: max "
         f"{result.max_px_diff:.4f} px over {result.checked_on} images {result.note}".rstrip()
     )
     return 0

@@ -183,7 +183,8 @@ class ExportDialog(QDialog):
         def describe(result) -> str:
             if kind == "kpmodel":
                 return f"{out.name}: copied the model file of run {run.id} ({_size(out)})"
-            return (f"{result.path.name}: checked with {result.note} on {result.checked_on} "
+            also = "".join(f" and {p.name}" for p in result.also)
+            return (f"{result.path.name}{also}: checked with {result.note} on {result.checked_on} "
                     f"sample images, max difference {result.max_px_diff:.2g} px "
                     f"(tolerance {TOLERANCE_PX} px)")  # fmt: skip
 

@@ -49,6 +49,7 @@ class ExportResult:
     max_px_diff: float  # over x, y of every keypoint of every sample, in original image pixels
     checked_on: int  # number of sample images
     note: str = ""  # which runtime checked it
+    also: tuple[Path, ...] = ()  # files written beside `path` (a top-down model's finder, ...)
 
 
 def export_model(
@@ -71,19 +72,18 @@ def export_model(
     predictor = model_file_or_predictor
     if not isinstance(predictor, Predictor):
         predictor = Predictor.from_file(predictor)
-    if predictor.top_down:
-        raise ExportError(
-            f"{out}: this model finds several objects per image with two networks (a finder, "
-            "then the pose model on a crop around each object) and a decoding step between "
-            f"them; kpstudio cannot write that as one {kind} file yet. Use the .kpmodel with "
-            "`kpstudio predict`, or train a single-object model (--set top_down=0) to export"
-        )
+    samples = sample_images if sample_images is not None else default_sample_images()
+    if predictor.top_down:  # two networks and the pipeline that joins them
+        from kpstudio.ml.export_top_down import export_top_down, top_down_paths
+
+        diff, note = export_top_down(predictor, out, kind, samples, tolerance_px,
+                                     _WRITERS[kind], _RUNNERS[kind], ExportError)  # fmt: skip
+        return ExportResult(out, kind, diff, len(samples), note, top_down_paths(out)[1:])
     if out.is_dir() and not (out / "saved_model.pb").exists():
         # Replacing a folder means deleting it: only ever one of our own SavedModels.
         raise ExportError(
             f"{out}: is a folder that is not a SavedModel; kpstudio will not replace it"
         )
-    samples = sample_images if sample_images is not None else default_sample_images()
     expected = predictor.predict_arrays(samples)
     boxed = [predictor.letterbox(image) for image in samples]
     batch = np.stack([canvas for canvas, _ in boxed]).astype(np.float32)

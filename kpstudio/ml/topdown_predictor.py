@@ -35,6 +35,7 @@ class TopDownPredictor:
         self.input_size = int(td["frame_size"])  # the frame is letterboxed to this side
         self.crop_size = int(td["crop_size"])
         heat = finder_heat_model(finder)
+        self.pose_model, self.finder_heat = pose, heat  # the networks, as exports write them
         f, c = int(td["finder_size"]), self.crop_size
         finder_fn = tf.function(lambda b: heat(b, training=False),
                                 input_signature=[tf.TensorSpec([None, f, f, 3], tf.float32)])

@@ -250,3 +250,71 @@ def test_a_video_of_two_figures_gets_two_tracks_end_to_end(trained, tmp_path):
     capture = cv2.VideoCapture(str(labeled))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
     capture.release()
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".tflite"])
+def test_a_top_down_export_is_two_checked_networks_and_their_pipeline(trained, pairs, tmp_path,
+                                                                      suffix):  # fmt: skip
+    """The exported finder and pose model, run by their own runtime and joined as the JSON
+    file says, find the app's objects at the app's keypoints."""
+    import json
+
+    from kpstudio.ml.export import export_model
+    from kpstudio.ml.topdown import TopDownRunner
+
+    if suffix == ".onnx":
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("tf2onnx")
+    _, data = pairs
+    images = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in data.paths[:4]]
+    out = tmp_path / f"pairs{suffix}"
+    result = export_model(trained.model_path, out, sample_images=images)
+    assert result.max_px_diff <= 0.5 and result.checked_on == 4
+    assert [p.name for p in result.also] == [f"pairs.finder{suffix}", "pairs.topdown.json"]
+    pipeline = json.loads((tmp_path / "pairs.topdown.json").read_text())
+    assert pipeline["pose"] == out.name and pipeline["finder"] == f"pairs.finder{suffix}"
+    assert pipeline["keypoints"] == list(NAMES) and len(pipeline["steps"]) == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [out.name, pipeline["finder"], "pairs.topdown.json"])  # no scratch left behind
+
+    def runtime(path):
+        if suffix == ".onnx":
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            return lambda b: session.run(None, {session.get_inputs()[0].name: np.asarray(b)})[0]
+        import tensorflow as tf
+
+        def run(b):
+            interpreter = tf.lite.Interpreter(model_path=str(path))
+            source = interpreter.get_input_details()[0]
+            interpreter.resize_tensor_input(source["index"], np.shape(b))
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(source["index"], np.asarray(b, np.float32))
+            interpreter.invoke()
+            return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+        return run
+
+    p = pipeline
+    exported = TopDownRunner(runtime(tmp_path / p["finder"]), runtime(tmp_path / p["pose"]),
+                             p["frame_size"], p["finder_size"], p["crop_size"], p["max_objects"],
+                             p["min_separation_px"], p["peak_threshold"])  # fmt: skip
+    app = Predictor.from_file(trained.model_path)
+    canvases = np.stack([app.letterbox(image)[0] for image in images])
+    for mine, theirs in zip(app.runner.run(canvases), exported.run(canvases)):
+        assert len(mine) == len(theirs)
+        for a, b in zip(mine, theirs):
+            np.testing.assert_allclose(a.xy, b.xy, atol=0.05)
+
+
+def test_a_failed_top_down_export_leaves_no_file(trained, tmp_path, monkeypatch):
+    from kpstudio.ml import export
+
+    def broken(model, path):
+        raise RuntimeError("converter crashed")
+
+    monkeypatch.setitem(export._WRITERS, "keras", broken)
+    with pytest.raises(export.ExportError, match="converter failed on the pose model"):
+        export.export_model(trained.model_path, tmp_path / "m.keras")
+    assert list(tmp_path.iterdir()) == []
