@@ -131,8 +131,8 @@ def main() -> int:
         "refresh_seconds_p50": float(np.percentile(refresh, 50)) if refresh else None,
         "refresh_seconds_p95": float(np.percentile(refresh, 95)) if refresh else None,
         "curves": {
-            o: [{"labels": n, "mean_px": e, "cpu_minutes": m, "training_minutes": t}
-                for n, e, m, t in c]
+            o: [{"labels": n, "mean_px": e, "cpu_minutes": m, "training_minutes": t,
+                 "kept_previous_model": k} for n, e, m, t, k in c]
             for o, c in curves.items()
         },
         "notes": {
@@ -174,7 +174,8 @@ def run_order(order, data: TrainingSet, features, schedule, args, folder: Path, 
                         None if args.cold else model)  # fmt: skip
         trained += (time.perf_counter() - started) / 60.0
         err = float(result.metrics.get("mean_px", float("nan")))
-        curve.append((len(labeled), err, (time.process_time() - cpu0) / 60.0, trained))
+        kept = result.metrics.get("best_epoch") == 0  # the round kept the model it started from
+        curve.append((len(labeled), err, (time.process_time() - cpu0) / 60.0, trained, kept))
         log(f"  {order:9s} round {step + 1}: {len(labeled):3d} labels → val mean {err:.2f} px")
         model = result.model_path
         done = set(labeled)
@@ -271,11 +272,13 @@ def _at(curve, labels: int, column: int):
 
 
 def _forecast_error(curve):
-    """Relative error of the power law fitted up to half the labels, at all of them."""
+    """Relative error of the power law fitted up to half the labels, at all of them. A round
+    that kept the model it started from measured no model of its labels: it is left out, as
+    `kpstudio learning-curve` leaves out such runs (core/learning_curve.run_points)."""
     if not curve:
         return None
     top, measured = curve[-1][:2]
-    half = [row[:2] for row in curve if row[0] <= top / 2]
+    half = [row[:2] for row in curve if row[0] <= top / 2 and not row[4]]
     if len(half) < 2:
         return None
     law = fit_learning_curve([n for n, _ in half], [e for _, e in half])

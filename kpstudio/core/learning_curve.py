@@ -1,7 +1,9 @@
 """Will more labels help? Val error against the number of labeled images, fitted and forecast.
 
 The points come from the runs history (each finished or stopped run: its val mean px error and
-the number of labeled images its plan saw, `config["plan"]["fingerprint"]["images"]`) and from
+the number of labeled images its plan saw, `config["plan"]["fingerprint"]["images"]`; not a
+run from a model that kept that model, best epoch 0, which measured no model of its labels) and
+from
 `kpstudio learning-curve --train-subsets` (short runs on nested subsets of the train images,
 kept in `<project>/learning_curve.json`). Several runs with the same number of labels keep the
 lowest error: the curve asks what the labels allow, not what a short or failed setting gave.
@@ -175,7 +177,11 @@ def run_points(runs) -> list[tuple[int, float]]:
             continue
         images = ((run.config.get("plan") or {}).get("fingerprint") or {}).get("images")
         err = run.metrics.get("mean_px")
-        if images and err is not None and run.metrics.get("split", "val") == "val":
+        # A run from a model that kept that model (its epoch 0) measured no model trained on
+        # its labels: the error belongs to the earlier run's point, not to this label count.
+        kept_start = run.metrics.get("best_epoch") == 0
+        on_val = run.metrics.get("split", "val") == "val"
+        if images and err is not None and on_val and not kept_start:
             out.append((int(images), float(err)))
     return out
 

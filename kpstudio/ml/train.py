@@ -338,6 +338,7 @@ def train(
     else:
         metrics = evaluation_report(predict_letterboxed(infer, cache, val_idx), data, val_idx)
     metrics["split"] = "val" if len(data.indices("val")) else "train"
+    metrics["best_epoch"] = state.best_epoch  # 0: the model it started from was kept
     metrics["replicas"] = replicas
     if not chief:
         model_path = None

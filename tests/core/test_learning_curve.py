@@ -89,12 +89,15 @@ def test_forecast_says_how_many_more_labels_or_that_labels_will_not_do():
 
 
 def test_points_keep_the_best_run_per_count_and_skip_unfinished_runs(tmp_path):
-    def run(status, images, mean_px, split="val"):
+    def run(status, images, mean_px, split="val", best_epoch=5):
         return RunRecord("r", 0.0, "default", status, {"plan": {"fingerprint": {"images": images}}},
-                         [], {"mean_px": mean_px, "split": split}, None)  # fmt: skip
+                         [], {"mean_px": mean_px, "split": split, "best_epoch": best_epoch},
+                         None)  # fmt: skip
 
+    # A run from a model that kept that model (best epoch 0) says nothing about 40 labels.
     runs = [run("finished", 10, 6.0), run("stopped", 10, 5.0), run("failed", 20, 1.0),
-            run("finished", 20, 4.0, split="train"), run("finished", 30, 3.5)]  # fmt: skip
+            run("finished", 20, 4.0, split="train"), run("finished", 30, 3.5),
+            run("finished", 40, 3.5, best_epoch=0)]  # fmt: skip
     assert best_per_count(run_points(runs)) == [(10, 5.0), (30, 3.5)]
     write_subset_points(tmp_path, [{"labels": 12, "mean_px": 4.5}])
     assert read_subset_points(tmp_path) == [(12, 4.5)]
