@@ -243,17 +243,20 @@ def cmd_export_model(args) -> int:
 
     from kpstudio.core.project import Project
     from kpstudio.core.runs import get_run
-    from kpstudio.ml.export import export_model
+    from kpstudio.ml.export import export_model, with_project_images
 
     with Project.open(args.project, readonly=True) as project:
         run = get_run(project, args.run)
         model_file = run.model_file(project)
+        labeled = project.images(status="done", limit=3) or project.images(limit=3)
+        paths = [project.image_path(record) for record in labeled]
     out: Path = args.output
     if out.suffix == ".kpmodel":
         shutil.copyfile(model_file, out)
         print(f"wrote {out} (run {run.id})")
         return 0
-    result = export_model(model_file, out, kind="tflite-fp16" if args.fp16 else None)
+    result = export_model(model_file, out, kind="tflite-fp16" if args.fp16 else None,
+                          sample_images=with_project_images(paths))  # fmt: skip
     also = "".join(f" and {p}" for p in result.also)
     print(
         f"wrote {result.path}{also} ({result.kind}); parity with the in-app model: max "

@@ -172,13 +172,16 @@ class ExportDialog(QDialog):
             raise ProjectError("this project has no trained run to export")
         out, run = Path(out), self.run
         source = run.model_file(self._project)
+        labeled = self._project.images(status="done", limit=3) or self._project.images(limit=3)
+        paths = [self._project.image_path(record) for record in labeled]
 
         def job(progress, should_stop):
             if kind == "kpmodel":
                 return _copy_file(source, out)
-            from kpstudio.ml.export import export_model
+            from kpstudio.ml.export import export_model, with_project_images
 
-            return export_model(source, out, kind=kind, tolerance_px=TOLERANCE_PX)
+            return export_model(source, out, kind=kind, tolerance_px=TOLERANCE_PX,
+                                sample_images=with_project_images(paths))  # fmt: skip
 
         def describe(result) -> str:
             if kind == "kpmodel":

@@ -145,6 +145,22 @@ def default_sample_images() -> list[np.ndarray]:
     return images
 
 
+def with_project_images(paths, count: int = 3) -> list[np.ndarray]:
+    """The synthetic samples plus up to `count` readable images of `paths` (a project's own):
+    outputs like the real ones, and for a top-down model objects for the pipeline check to
+    find. An image that cannot be read is skipped."""
+    from kpstudio.core.image_reader import ImageReadError, read_image
+    from kpstudio.ml.predictor import rgb_image
+
+    samples = default_sample_images()
+    for path in list(paths)[:count]:
+        try:
+            samples.append(rgb_image(read_image(path)))
+        except (ImageReadError, ValueError):
+            continue
+    return samples
+
+
 def _max_px_diff(raw, boxed, expected, out: Path, kind: str) -> float:
     raw = np.asarray(raw, dtype=np.float64)
     k = expected[0].xy.shape[0] if expected else 0

@@ -135,13 +135,16 @@ def _check(predictor, samples, pose_file, finder_file, run, out, kind, error):
                              lambda b: run(pose_file, np.asarray(b))[0], r.frame_size,
                              r.finder_size, r.crop, r.max_objects, r.min_separation,
                              r.threshold)  # fmt: skip
+    objects = 0
     for mine, theirs, k in zip(r.run(canvases), exported.run(canvases), scale):
+        objects += len(mine)
         if len(mine) != len(theirs):
             raise error(f"{out}: the {kind} export finds {len(theirs)} object(s) on a sample "
                         f"image where the app finds {len(mine)}; nothing was written")  # fmt: skip
         for a, b in zip(mine, theirs):
             diff = max(diff, float(np.max(np.abs(a.xy - b.xy))) * k)
-    return diff, f"{note}; finder centre probabilities within {finder_diff:.2g}"
+    return diff, (f"{note}; finder centre probabilities within {finder_diff:.2g}; the exported "
+                  f"pipeline found the app's {objects} object(s)")
 
 
 def _sigmoid(x) -> np.ndarray:
