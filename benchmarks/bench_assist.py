@@ -174,7 +174,7 @@ def run_order(order, data: TrainingSet, features, schedule, args, folder: Path, 
                         None if args.cold else model)  # fmt: skip
         trained += (time.perf_counter() - started) / 60.0
         err = float(result.metrics.get("mean_px", float("nan")))
-        kept = result.metrics.get("best_epoch") == 0  # the round kept the model it started from
+        kept = result.best_epoch == 0  # the round kept the model it started from
         curve.append((len(labeled), err, (time.process_time() - cpu0) / 60.0, trained, kept))
         log(f"  {order:9s} round {step + 1}: {len(labeled):3d} labels → val mean {err:.2f} px")
         model = result.model_path

@@ -110,16 +110,16 @@ def predict_video(
     pending = _Pending()  # raw rows (and frames to draw) waiting for their smoothed values
     offset = np.array([box.pad_x, box.pad_y], np.float64)
     scale = np.array([box.scale_x, box.scale_y], np.float64)
-    model = {}
+    run = None
 
     def prepare():  # while the reader decodes the first frames
-        model["run"], times.runtime = make_runner(predictor, canvas_h, canvas_w, batch_size,
-                                                  runtime)  # fmt: skip
+        nonlocal run
+        run, times.runtime = make_runner(predictor, canvas_h, canvas_w, batch_size, runtime)
         times.setup = time.perf_counter() - t_start
 
     def on_batch(index, batch, frames) -> int:
         t1 = time.perf_counter()
-        out = model["run"](batch)
+        out = run(batch)
         t2 = time.perf_counter()
         times.inference += t2 - t1
         xy = (out[..., :2].astype(np.float64) - offset) / scale
