@@ -15,6 +15,8 @@ import weakref
 import keras
 from keras import layers, ops
 
+from kpstudio.ml.graph_lock import builds_graphs
+
 ARCHITECTURES = ("default", "seed")
 HEATMAP_LAYER = "heatmaps"  # the default model's logits, used by the training loss
 HEATMAP_STRIDE = 4  # input pixels per heatmap cell in the default model (its usual head)
@@ -103,6 +105,7 @@ class BatchNormalization(layers.BatchNormalization):
         return y
 
 
+@builds_graphs
 def build_model(arch: str, num_keypoints: int, input_size: int | None, **params) -> keras.Model:
     """A fresh model of architecture `arch` for K keypoints and S×S inputs.
 
@@ -119,6 +122,7 @@ def build_model(arch: str, num_keypoints: int, input_size: int | None, **params)
     raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
 
 
+@builds_graphs
 def build_seed(num_keypoints: int, input_size: int = 64) -> keras.Model:
     """The seed article's regressor, layer for layer: Conv2D(32, 5×5, relu) → Conv2D(64, 5×5,
     relu) → Flatten → Dense(256, relu) → Dense(2K). Its Dense output is read as coordinates in
@@ -180,11 +184,13 @@ class NoHints(layers.Layer):
 _HINTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+@builds_graphs
 def hinted(model: keras.Model) -> keras.Model | None:
     """The model that also takes hints (B, K, 3), or None for a model built without them."""
     return _HINTED.get(model)
 
 
+@builds_graphs
 def build_default(
     num_keypoints: int, input_size: int = 256, width: int = 16, decoder: int = 48,
     bn_momentum: float = 0.9, stride: int = HEATMAP_STRIDE, hints: bool = False,
@@ -322,6 +328,7 @@ def _build_hinted(
     return model
 
 
+@builds_graphs
 def with_heatmaps(model: keras.Model) -> keras.Model | None:
     """The same model also returning its heatmap logits (for the training loss); None for
     architectures without heatmaps. A hint-conditioned model's takes [image, hints]."""
