@@ -309,7 +309,7 @@ class VideoPlayer(QWidget):
         got: list = []
         model_file, keypoints = run.model_file(doc.project), doc.skeleton.keypoints
         job = predict_video_job(info, model_file, cached, keypoints, run.id, start,
-                                self.runtime, got)  # fmt: skip
+                                self.runtime, got, stored if resume else None)  # fmt: skip
         if start:
             title = f"Predicting {info.path.name} from frame {start}…"
         else:
@@ -358,7 +358,8 @@ class VideoPlayer(QWidget):
         task.ended.connect(partial(self._on_frame_added, doc, info, index, prediction, added))
 
     def _prediction_to_store(self, index: int):
-        """(run id, xy, confidence) of the most certain instance drawn on frame `index`."""
+        """(run id, [(xy, confidence) of each animal drawn on frame `index`, the most certain
+        first])."""
         if self.stored is not None and self.stored.covers(index):
             found, run_id = self.stored.at(index), self.stored.run_id
         elif index == self.current and self.run_id is not None:
@@ -367,8 +368,8 @@ class VideoPlayer(QWidget):
             return None
         if not found:
             return None
-        best = min(found, key=lambda p: p.instance)  # instance 0: the most certain
-        return run_id, best.xy, best.confidence
+        ranked = sorted(found, key=lambda p: (-_score(p), p.instance))
+        return run_id, [(p.xy, p.confidence) for p in ranked]
 
     def _on_frame_added(self, doc: Document, info, index, prediction, added: list) -> None:
         if not added or self._document() is not doc:
@@ -418,3 +419,9 @@ def open_video_player(window, path: str | Path | None = None) -> VideoPlayer | N
                              status=window.show_status)  # fmt: skip
     player.open_video(path)
     return player
+
+
+def _score(prediction) -> float:
+    """How sure the model is an animal is there (a single-animal model's answer: 1)."""
+    score = float(prediction.score)
+    return score if math.isfinite(score) else 1.0

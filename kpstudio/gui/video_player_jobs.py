@@ -58,24 +58,43 @@ def load_model_job(model_path: Path, keypoints: Sequence[str], run_id: str) -> J
 
 def predict_video_job(
     info: VideoInfo, model_path: Path, predictor, keypoints: Sequence[str], run_id: str,
-    start: int, runtime: str, partial: list,
+    start: int, runtime: str, partial: list, before: VideoPredictions | None = None,
 ) -> Job:  # fmt: skip
     """Predict frames start… of the video (kpstudio.ml.video_predict: decoding in its own
-    thread, inference in batches). `partial` receives [predictor, ArraySink] as soon as the
-    model is loaded, so the frames done before a Cancel can be kept; the job returns the
-    predictor (loaded here if `predictor` is None)."""
+    thread, inference in batches; a model that finds several animals goes through
+    kpstudio.ml.video_instances, which links them into tracks). `partial` receives
+    [predictor, sink, start] as soon as the model is loaded, so the frames done before a Cancel
+    can be kept; `before`: the answers for the frames before `start`, whose last animals a
+    resumed several-animal run goes on tracking. The job returns the predictor (loaded here if
+    `predictor` is None)."""
 
     def job(progress, should_stop):
         from kpstudio.ml.predictor import Predictor
+        from kpstudio.ml.video_instances import (
+            TrackArraySink,
+            is_multi_instance,
+            predict_video_instances,
+            resume_frames,
+        )
         from kpstudio.ml.video_predict import ArraySink, predict_video
 
         model = predictor or Predictor.from_file(model_path)
         check_skeleton(model, keypoints, run_id)
-        sink = ArraySink()
-        partial[:] = [model, sink]
         # Every progress report (one per batch) is a Task's cancel point: Cancel stops after
         # the batch written last, and the sink holds every frame up to it.
-        predict_video(model, info, sink, start=start, runtime=runtime, progress=progress)
+        if is_multi_instance(model):
+            sink = TrackArraySink()
+            partial[:] = [model, sink, start]
+            earlier, next_track = [], 0
+            if before is not None and start:
+                earlier = before.track_rows(start - resume_frames(info.fps, None), start)
+                next_track = before.instances
+            predict_video_instances(model, info, sink, start=start, progress=progress,
+                                    earlier=earlier, next_track=next_track)  # fmt: skip
+        else:
+            sink = ArraySink()
+            partial[:] = [model, sink, start]
+            predict_video(model, info, sink, start=start, runtime=runtime, progress=progress)
         return model
 
     return job
@@ -83,19 +102,26 @@ def predict_video_job(
 
 def partial_predictions(partial: list, run_id: str) -> VideoPredictions | None:
     """What a predict_video_job wrote to its sink (all of it, or up to a Cancel)."""
-    if len(partial) < 2:
+    if len(partial) < 3:
         return None
-    xy, conf = partial[1].arrays()
+    model, sink, start = partial
+    if hasattr(sink, "rows"):  # several animals, by track
+        if sink.upto is None or sink.upto <= start:
+            return None
+        k = len(model.skeleton)
+        return VideoPredictions.from_tracks(run_id, start, sink.upto, k, *sink.rows())
+    xy, conf = sink.arrays()
     return VideoPredictions.single(run_id, xy, conf) if len(xy) else None
 
 
 def add_frame_job(
     doc: Document, video: Path, index: int,
-    prediction: tuple[str, np.ndarray, np.ndarray] | None, added: list,
+    prediction: tuple[str, list[tuple[np.ndarray, np.ndarray]]] | None, added: list,
 ) -> Job:  # fmt: skip
     """Write frame `index` as <stem>_<index:06d>.png into the project's frames folder, add it as
-    an image and, with `prediction` (run id, xy (K, 2), confidence (K,)), store that as its
-    prediction so it opens ready to correct. `added` receives the new image's id."""
+    an image and, with `prediction` (run id, [(xy (K, 2), confidence (K,)) per animal, the most
+    certain first]), store that as its prediction so it opens ready to correct. `added`
+    receives the new image's id."""
 
     def job(progress, should_stop):
         from kpstudio.core.image_reader import scan_image
@@ -114,8 +140,8 @@ def add_frame_job(
                 (image_id,) = store.add_images([(info.path, info.width, info.height,
                                                  info.sha256)])  # fmt: skip
                 if prediction is not None:
-                    run_id, xy, conf = prediction
-                    store_predictions(store, run_id, {image_id: (xy, conf)})
+                    run_id, objects = prediction
+                    store_predictions(store, run_id, {image_id: list(objects)})
                 return image_id
 
             added.append(doc.write_in_worker(write))

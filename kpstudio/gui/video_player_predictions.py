@@ -30,6 +30,39 @@ class VideoPredictions:
         confidence = np.asarray(confidence, np.float32).reshape(len(xy), 1, -1)
         return cls(run_id, xy, confidence, np.ones((len(xy), 1), np.float32))
 
+    @classmethod
+    def from_tracks(cls, run_id: str, start: int, upto: int, k: int, frame, track, xy, conf,
+                    score) -> VideoPredictions:  # fmt: skip
+        """From rows of several animals per frame (kpstudio.ml's TrackArraySink) covering frames
+        start … upto - 1: instance n of a frame is the animal of track id n, so an animal keeps
+        its slot (and colour) from frame to frame. Rows without a track are left out."""
+        keep = np.asarray(track) >= 0
+        frame, track = np.asarray(frame)[keep] - start, np.asarray(track)[keep]
+        n = int(track.max()) + 1 if len(track) else 1
+        t = max(0, upto - start)
+        out = cls(run_id, np.full((t, n, k, 2), np.nan, np.float32),
+                  np.full((t, n, k), np.nan, np.float32), np.full((t, n), np.nan, np.float32))
+        if len(track):
+            out.xy[frame, track] = np.asarray(xy, np.float32)[keep]
+            out.confidence[frame, track] = np.asarray(conf, np.float32)[keep]
+            out.score[frame, track] = np.asarray(score, np.float32)[keep]
+        return out
+
+    def track_rows(self, lo: int, hi: int) -> list[tuple]:
+        """Rows (frame, track, xy, conf, score) of the animals found on frames lo … hi - 1: what
+        a resumed several-animal run replays into its tracker, so the ids go on."""
+        rows = []
+        for f in range(max(0, lo), min(hi, self.frames)):
+            for n in np.flatnonzero(np.isfinite(self.score[f])):
+                rows.append((f, int(n), self.xy[f, n].astype(np.float64),
+                             self.confidence[f, n].astype(np.float64), float(self.score[f, n])))
+        return rows
+
+    @property
+    def instances(self) -> int:
+        """Instance slots per frame (N): 1 for one animal, else the track ids used so far."""
+        return self.xy.shape[1]
+
     @property
     def frames(self) -> int:
         """Frames predicted: 0 … frames - 1."""
@@ -59,10 +92,25 @@ class VideoPredictions:
             return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
     def extended(self, more: VideoPredictions) -> VideoPredictions:
-        """These frames followed by `more` (a resumed prediction of the frames after them)."""
+        """These frames followed by `more` (a resumed prediction of the frames after them); a
+        resumed run may have found animals with new track ids, so both get as many slots."""
+        n = max(self.instances, more.instances)
+        a, b = self.padded(n), more.padded(n)
         return VideoPredictions(
             self.run_id,
-            np.concatenate([self.xy, more.xy]),
-            np.concatenate([self.confidence, more.confidence]),
-            np.concatenate([self.score, more.score]),
+            np.concatenate([a.xy, b.xy]),
+            np.concatenate([a.confidence, b.confidence]),
+            np.concatenate([a.score, b.score]),
         )
+
+    def padded(self, n: int) -> VideoPredictions:
+        """The same answers with n instance slots (the new ones empty)."""
+        extra = n - self.instances
+        if extra <= 0:
+            return self
+
+        def pad(array):
+            shape = (array.shape[0], extra) + array.shape[2:]
+            return np.concatenate([array, np.full(shape, np.nan, np.float32)], axis=1)
+
+        return VideoPredictions(self.run_id, pad(self.xy), pad(self.confidence), pad(self.score))

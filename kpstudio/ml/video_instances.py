@@ -107,6 +107,33 @@ def predict_video_instances(
                       on_end=on_end)  # fmt: skip
 
 
+class TrackArraySink:
+    """Keeps every row predict_video_instances writes (frame, track, xy, conf, score) and how
+    far the video is done (`upto`: every frame before it was predicted, found animals or not);
+    the player's whole-video answers are made from it."""
+
+    def __init__(self):
+        self.parts: list[tuple] = []
+        self.upto: int | None = None
+
+    def write(self, frames, instances, xy, conf, smooth, tracks=None, upto=None,
+              scores=None) -> None:  # fmt: skip
+        self.parts.append((np.asarray(frames, np.int64), np.asarray(tracks, np.int64),
+                           np.asarray(xy, np.float32), np.asarray(conf, np.float32),
+                           np.asarray(scores, np.float32)))  # fmt: skip
+        self.upto = upto
+
+    def checkpoint(self) -> None:
+        pass
+
+    def rows(self) -> tuple[np.ndarray, ...]:
+        """(frame (R,), track (R,), xy (R, K, 2), conf (R, K), score (R,)); R may be 0."""
+        if not self.parts:
+            return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0, 2), np.float32),
+                    np.zeros((0, 0), np.float32), np.zeros(0, np.float32))  # fmt: skip
+        return tuple(np.concatenate([part[i] for part in self.parts]) for i in range(5))
+
+
 class FrameRows:
     """The instances of frames [first, end) as rows (frame order), and the decoded frames."""
 
