@@ -7,8 +7,11 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
+    QLabel,
     QPushButton,
+    QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -39,6 +42,7 @@ class KeypointPanel(QWidget):
 
     keypoint_chosen = Signal(str)
     edit_skeleton_requested = Signal()
+    object_step = Signal(int)  # -1 / +1: edit the previous / next object of the image
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -57,14 +61,28 @@ class KeypointPanel(QWidget):
         header.setSectionResizeMode(NAME_COLUMN, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(KEY_COLUMN, QHeaderView.ResizeMode.ResizeToContents)
         self.edit_button = QPushButton("Edit skeleton…")
+        # Which object (animal) the marks are of, shown when the image holds several.
+        self.object_label = QLabel()
+        self.previous_object = QToolButton(text="◀", toolTip="Previous object (Shift+O: next)")
+        self.next_object = QToolButton(text="▶", toolTip="Next object on this image (Shift+O)")
+        self.object_row = QWidget()
+        row = QHBoxLayout(self.object_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.previous_object)
+        row.addWidget(self.object_label, 1, Qt.AlignmentFlag.AlignCenter)
+        row.addWidget(self.next_object)
+        self.object_row.hide()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.object_row)
         layout.addWidget(self.tree)
         layout.addWidget(self.edit_button)
 
         self.tree.currentItemChanged.connect(self._on_tree_current_item_changed)
         self.edit_button.clicked.connect(self.edit_skeleton_requested)
+        self.previous_object.clicked.connect(lambda: self.object_step.emit(-1))
+        self.next_object.clicked.connect(lambda: self.object_step.emit(1))
 
     # -- public API ---------------------------------------------------------------------
     def set_skeleton(self, skeleton) -> None:
@@ -104,9 +122,16 @@ class KeypointPanel(QWidget):
         item = self.tree.currentItem()
         return None if item is None else item.data(NAME_COLUMN, Qt.ItemDataRole.UserRole)
 
+    @Slot(int, int)
+    def set_objects(self, position: int, count: int) -> None:
+        """The marks are those of object `position` (0-based) of `count` on the image; the row
+        saying so shows only when there are several."""
+        self.object_label.setText(f"Object {position + 1} of {count}")
+        self.object_row.setVisible(count > 1)
+
     def set_states(self, states: dict[str, int | None]) -> None:
-        """What each keypoint holds on the current image (instance 0): a visibility 0/1/2,
-        or None / left out when it is not labeled yet."""
+        """What each keypoint holds on the current image, for the object edited now: a
+        visibility 0/1/2, or None / left out when it is not labeled yet."""
         for name, item in self._items.items():
             state = states.get(name)
             state = None if state is None else int(state)

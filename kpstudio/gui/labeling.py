@@ -25,6 +25,9 @@ class LabelingController(QObject):
     image_changed = Signal(int)  # the image shown and edited now
     selection_changed = Signal(str)  # keypoint name, "" for none
     points_changed = Signal(object)  # {keypoint: PointState} of the image shown, once redrawn
+    # Several objects (animals) on one image: (position of the one edited now among them,
+    # how many there are, counting it), with every redraw.
+    objects_changed = Signal(int, int)
 
     def __init__(self, doc: Document, canvas: ImageCanvas, parent: QObject | None = None):
         super().__init__(parent)
@@ -71,11 +74,31 @@ class LabelingController(QObject):
         labeled = {lab.instance for lab in self.doc.labels(self.image_id)}
         if self.instance not in labeled:
             return self.instance  # the new object has no point yet: stay on it
-        self.instance, self.selected, self._nudge_gesture = max(labeled) + 1, None, None
-        self.canvas.set_selected(None, None)
-        self.choose_keypoint(self._first_keypoint())
-        self.selection_changed.emit("")
+        self._switch_object(max(labeled) + 1)
         return self.instance
+
+    def objects(self) -> list[int]:
+        """The instance numbers of the image's objects, with the one edited now (which may have
+        no point yet)."""
+        if self.image_id is None:
+            return [self.instance]
+        return sorted({lab.instance for lab in self.doc.labels(self.image_id)} | {self.instance})
+
+    def next_object(self, step: int = 1) -> int:
+        """Edit the next (step 1) or previous (-1) object of this image, cycling; returns it."""
+        objects = self.objects()
+        target = objects[(objects.index(self.instance) + step) % len(objects)]
+        if target != self.instance:
+            self._switch_object(target)
+        return self.instance
+
+    def _switch_object(self, instance: int) -> None:
+        """Clicks now label `instance`: from its first keypoint not labeled yet."""
+        self.instance, self.selected, self._nudge_gesture = instance, None, None
+        self.canvas.set_selected(None, None)
+        self.choose_keypoint(self._first_unlabeled() or self._first_keypoint())
+        self.selection_changed.emit("")
+        self.refresh()  # the keypoint list shows this object's points
 
     def choose_keypoint(self, name: str | None) -> None:
         self.keypoint = name
@@ -110,10 +133,13 @@ class LabelingController(QObject):
 
     @Slot(int, str)
     def _on_canvas_marker_clicked(self, instance: int, keypoint: str) -> None:
+        other = instance != self.instance
         self.instance, self.selected = instance, keypoint
         self._nudge_gesture = None  # a new selection starts a new run of nudges
         self.canvas.set_selected(instance, keypoint)
         self.selection_changed.emit(keypoint)
+        if other:  # another animal's point: the keypoint list now shows that animal
+            self.refresh()
 
     @Slot(int, str)
     def _on_canvas_marker_right_clicked(self, instance: int, keypoint: str) -> None:
@@ -189,8 +215,11 @@ class LabelingController(QObject):
         if self.image_id is None or skeleton is None:
             self.canvas.set_markers([], [], {})
             self.points_changed.emit({})
+            self.objects_changed.emit(0, 1)
             return
         labels = self.doc.labels(self.image_id)
+        objects = sorted({lab.instance for lab in labels} | {self.instance})
+        self.objects_changed.emit(objects.index(self.instance), len(objects))
         markers = [Marker(lab.instance, lab.keypoint, lab.x, lab.y, int(lab.visibility))
                    for lab in labels if lab.visibility != Visibility.ABSENT]  # fmt: skip
         colors = dict(zip(skeleton.keypoints, skeleton.colors, strict=True))

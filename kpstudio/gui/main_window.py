@@ -52,6 +52,7 @@ class MainWindow(QMainWindow):
         self.loader.failed.connect(self._on_loader_failed)
         self.keypoints = KeypointPanel(self)
         self.keypoints.keypoint_chosen.connect(self._on_keypoints_keypoint_chosen)
+        self.keypoints.object_step.connect(self._on_keypoints_object_step)
         self.list_dock = self._dock("Images", "images", Qt.DockWidgetArea.LeftDockWidgetArea)
         self.keypoint_dock = self._dock("Keypoints", "keypoints",
                                         Qt.DockWidgetArea.RightDockWidgetArea)  # fmt: skip
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         self.controller = LabelingController(self.doc, self.canvas, self)
         self.controller.current_keypoint_changed.connect(self._on_controller_keypoint_changed)
         self.controller.points_changed.connect(self._on_controller_points_changed)
+        self.controller.objects_changed.connect(self.keypoints.set_objects)
         self.doc.skeleton_changed.connect(self._on_doc_skeleton_changed)
         self.doc.predictions_stored.connect(self._on_doc_predictions_stored)
         self.review.attach(self.doc)
@@ -266,6 +268,11 @@ class MainWindow(QMainWindow):
     def _on_keypoints_keypoint_chosen(self, name: str) -> None:
         if self.controller:
             self.controller.choose_keypoint(name)
+
+    @Slot(int)
+    def _on_keypoints_object_step(self, step: int) -> None:
+        if self.controller:
+            self.controller.next_object(step)
 
     @Slot(str)
     def _on_controller_keypoint_changed(self, name: str) -> None:

@@ -70,6 +70,8 @@ def build_actions(window) -> dict[str, QAction]:
     # picked (clicking a marker selects its object).
     add("new_object", "Label another &object on this image", with_controller("label_new_object"),
         "O", edit_menu)  # fmt: skip
+    add("next_object", "&Next object on this image", with_controller("next_object"), "Shift+O",
+        edit_menu)  # fmt: skip
     edit_menu.addSeparator()
     add("skeleton", "Edit &skeleton…", flows.edit_skeleton, "Ctrl+K",
         edit_menu)  # fmt: skip

@@ -117,6 +117,46 @@ def test_o_starts_another_object_whose_clicks_become_its_keypoints(qtbot, window
     assert window.controller.instance == 0
 
 
+
+def test_the_keypoint_list_follows_the_object_being_labeled(qtbot, window):
+    """Two animals on an image: the list says which one its marks are of, a click on another
+    animal's marker switches to it, and the arrows (or Shift+O) step between them."""
+    _show(qtbot, window, "unlabeled")
+    names = window.doc.skeleton.keypoints
+    panel, controller = window.keypoints, window.controller
+
+    def click(x, y):
+        QTest.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton,
+                         Qt.KeyboardModifier.NoModifier, window.canvas.view_pos_for(x, y))
+
+    click(60.0, 70.0)
+    click(70.0, 80.0)  # the first animal: two points
+    assert panel.object_row.isHidden()  # one object: nothing to say
+    assert [panel.mark(n) for n in names[:3]] == ["●", "●", "○"]
+    QTest.keyClick(window, Qt.Key.Key_O)
+    assert not panel.object_row.isHidden() and panel.object_label.text() == "Object 2 of 2"
+    assert panel.mark(names[0]) == "○" and panel.current() == names[0]  # the new one's marks
+    click(200.0, 120.0)  # the second animal: one point
+    assert [panel.mark(n) for n in names[:2]] == ["●", "○"] and panel.current() == names[1]
+
+    # A click on the first animal's marker: the list shows that animal.
+    pos = window.canvas.view_pos_for(70.0, 80.0)
+    QTest.mousePress(window.canvas.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.NoModifier, pos)  # fmt: skip
+    QTest.mouseRelease(window.canvas.viewport(), Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier, pos)  # fmt: skip
+    assert controller.instance == 0 and controller.selected == names[1]
+    assert panel.object_label.text() == "Object 1 of 2"
+    assert [panel.mark(n) for n in names[:3]] == ["●", "●", "○"]
+
+    panel.next_object.click()  # ▶: the second animal, from its first keypoint not labeled
+    assert controller.instance == 1 and panel.object_label.text() == "Object 2 of 2"
+    assert panel.current() == names[1]
+    QTest.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ShiftModifier)  # cycles back
+    assert controller.instance == 0 and panel.current() == names[2]
+    panel.previous_object.click()
+    assert controller.instance == 1
+
 def test_time_and_clicks_are_recorded_per_image_with_idle_gaps_capped(qtbot, window):
     from kpstudio.core.labeling_log import IDLE_CAP_S, image_counts
 
