@@ -317,11 +317,22 @@ def _extract_outliers(args, info, out_dir: Path, count: int) -> int:
     from kpstudio.core.predictions import store_predictions
     from kpstudio.core.project import Project
     from kpstudio.core.runs import get_run
-    from kpstudio.core.tracks import BoneStats, bone_pairs, outlier_scores, pick_spread
+    from kpstudio.core.tracks import (
+        BoneStats,
+        animal_outlier_scores,
+        bone_pairs,
+        outlier_scores,
+        pick_spread,
+        track_arrays,
+    )
     from kpstudio.core.training_set import snapshot
     from kpstudio.core.video_frames import frame_file_name, save_frames
     from kpstudio.ml.predictor import Predictor
-    from kpstudio.ml.video_instances import is_multi_instance
+    from kpstudio.ml.video_instances import (
+        TrackArraySink,
+        is_multi_instance,
+        predict_video_instances,
+    )
     from kpstudio.ml.video_predict import ArraySink, predict_video
 
     with Project.open(args.project, readonly=True) as project:
@@ -330,24 +341,36 @@ def _extract_outliers(args, info, out_dir: Path, count: int) -> int:
         labels = snapshot(project)
     skeleton = labels.skeleton
     predictor = Predictor.from_file(model_file)
-    if is_multi_instance(predictor):  # its rows are per animal: the scores below are per frame
-        raise ValueError(
-            f"--outliers: run {run.id}'s model finds several animals per frame; picking the "
-            "frames it got wrong works with single-instance models for now"
-        )
     if tuple(predictor.skeleton.keypoints) != tuple(skeleton.keypoints):
         raise ValueError(
             f"run {run.id} was trained on keypoints "
             f"{', '.join(predictor.skeleton.keypoints)}, the project now has "
             f"{', '.join(skeleton.keypoints)}"
         )
-    sink = ArraySink()
-    predict_video(predictor, info, sink, progress=progress_bar("predicting"))
-    xy, conf = sink.arrays()
-    index = {name: k for k, name in enumerate(skeleton.keypoints)}
-    pairs = bone_pairs(len(skeleton), [(index[a], index[b]) for a, b in skeleton.edges])
-    bones = BoneStats.from_labels(labels.xy, pairs) if len(labels) else None
-    scores = outlier_scores(xy, conf, bones)
+    k = len(skeleton)
+    index = {name: i for i, name in enumerate(skeleton.keypoints)}
+    pairs = bone_pairs(k, [(index[a], index[b]) for a, b in skeleton.edges])
+    labeled_xy = labels.objects()[0].reshape(-1, k, 2)  # every labeled animal's bones
+    bones = BoneStats.from_labels(labeled_xy, pairs) if len(labels) else None
+    if is_multi_instance(predictor):  # several animals: each one's track is scored on its own
+        tracks = TrackArraySink()
+        predict_video_instances(predictor, info, tracks, progress=progress_bar("predicting"))
+        xy, conf, score = track_arrays(tracks.upto or 0, k, *tracks.rows())
+        scores = animal_outlier_scores(xy, conf, bones)
+
+        def found(i):  # every animal found on frame i, the surest first
+            slots = [n for n in np.argsort(-np.nan_to_num(score[i], nan=-1.0))
+                     if np.isfinite(score[i, n])]  # fmt: skip
+            return [(xy[i, n], conf[i, n]) for n in slots] or None
+    else:
+        sink = ArraySink()
+        predict_video(predictor, info, sink, progress=progress_bar("predicting"))
+        xy, conf = sink.arrays()
+        scores = outlier_scores(xy, conf, bones)
+
+        def found(i):
+            return xy[i], conf[i]
+
     taken = [i for i in range(len(xy)) if (out_dir / frame_file_name(info.path, i)).exists()]
     picks = pick_spread(scores, count, exclude=taken)
     saved = save_frames(info.path, out_dir, picks)
@@ -355,9 +378,8 @@ def _extract_outliers(args, info, out_dir: Path, count: int) -> int:
         infos = {i: scan_image(path) for i, path in saved.items()}
         with Project.open(args.project) as project:
             ids = project.add_images((f.path, f.width, f.height, f.sha256) for f in infos.values())
-            store_predictions(
-                project, run.id, {image_id: (xy[i], conf[i]) for image_id, i in zip(ids, infos)}
-            )
+            answers = {image_id: found(i) for image_id, i in zip(ids, infos)}
+            store_predictions(project, run.id, {i: a for i, a in answers.items() if a is not None})
     except BaseException:
         for path in saved.values():  # nothing half-added: the frames go with the failed write
             path.unlink(missing_ok=True)

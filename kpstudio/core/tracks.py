@@ -231,15 +231,58 @@ def outlier_scores(xy: np.ndarray, conf: np.ndarray, bones: BoneStats | None) ->
     t = len(xy)
     if t == 0:
         return np.zeros(0)
-    low = -robust_z(conf)  # (T, K): high when confidence is unusually low
+    # A sign that cannot be read (a keypoint not found, no neighbour in time) counts as 0, so
+    # it hides none of the others of its frame.
+    low = np.nan_to_num(-robust_z(conf), nan=0.0)  # (T, K): high when confidence is unusually low
     spike = np.zeros_like(conf)
     if t >= 3:
         mid = 0.5 * (xy[:-2] + xy[2:])
-        spike[1:-1] = robust_z(np.linalg.norm(xy[1:-1] - mid, axis=-1))
+        spike[1:-1] = np.nan_to_num(robust_z(np.linalg.norm(xy[1:-1] - mid, axis=-1)), nan=0.0)
     parts = [low.max(axis=1), spike.max(axis=1)]
     if bones is not None and bones.pairs:
         parts.append(bones.z(xy).max(axis=1))
-    return np.nan_to_num(np.max(parts, axis=0), nan=0.0)
+    return np.max(parts, axis=0)
+
+
+def track_arrays(frames: int, k: int, frame, track, xy, conf, score) -> tuple[np.ndarray, ...]:
+    """Rows of several animals per frame (frame (R,), track id (R,), xy (R, K, 2), conf (R, K),
+    score (R,)) as arrays with one slot per track id: xy (T, N, K, 2), conf (T, N, K), score
+    (T, N), NaN where a track has no row; T = `frames`. Rows without a track (id < 0) are left
+    out. Slot n is track n, so an animal keeps its slot from frame to frame."""
+    frame, track = np.asarray(frame, np.int64), np.asarray(track, np.int64)
+    keep = (track >= 0) & (frame >= 0) & (frame < frames)
+    n = int(track[keep].max()) + 1 if keep.any() else 1
+    out_xy = np.full((frames, n, k, 2), np.nan, np.float32)
+    out_conf = np.full((frames, n, k), np.nan, np.float32)
+    out_score = np.full((frames, n), np.nan, np.float32)
+    if keep.any():
+        f, t = frame[keep], track[keep]
+        out_xy[f, t] = np.asarray(xy, np.float32)[keep]
+        out_conf[f, t] = np.asarray(conf, np.float32)[keep]
+        out_score[f, t] = np.asarray(score, np.float32)[keep]
+    return out_xy, out_conf, out_score
+
+
+def animal_outlier_scores(xy: np.ndarray, conf: np.ndarray, bones: BoneStats | None) -> np.ndarray:
+    """(T,) outlier_scores for several animals (xy (T, N, K, 2), conf (T, N, K), a slot per
+    track: track_arrays): each animal's series is scored on its own, never mixed with another
+    animal's; while its track lasts, a frame it is missing from counts as confidence 0 (an
+    animal the model lost there is a likely miss). A frame scores as its worst animal."""
+    xy, conf = np.asarray(xy, np.float64), np.asarray(conf, np.float64)
+    t = len(conf)
+    worst = np.zeros(t)
+    for n in range(conf.shape[1] if conf.ndim == 3 else 0):
+        seen = np.isfinite(conf[:, n]).any(axis=1)
+        if not seen.any():
+            continue
+        first, last = int(np.argmax(seen)), t - 1 - int(np.argmax(seen[::-1]))
+        c = conf[:, n].copy()
+        life = np.arange(t)
+        c[(life >= first) & (life <= last) & ~seen] = 0.0
+        scores = outlier_scores(xy[:, n], c, bones)
+        scores[(life < first) | (life > last)] = 0.0  # not this animal's frames
+        worst = np.maximum(worst, scores)
+    return worst
 
 
 def pick_spread(scores: np.ndarray, count: int, exclude=()) -> list[int]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kpstudio.core.prediction_files import Prediction
+from kpstudio.core.tracks import track_arrays
 
 
 @dataclass
@@ -35,18 +36,9 @@ class VideoPredictions:
                     score) -> VideoPredictions:  # fmt: skip
         """From rows of several animals per frame (kpstudio.ml's TrackArraySink) covering frames
         start … upto - 1: instance n of a frame is the animal of track id n, so an animal keeps
-        its slot (and colour) from frame to frame. Rows without a track are left out."""
-        keep = np.asarray(track) >= 0
-        frame, track = np.asarray(frame)[keep] - start, np.asarray(track)[keep]
-        n = int(track.max()) + 1 if len(track) else 1
-        t = max(0, upto - start)
-        out = cls(run_id, np.full((t, n, k, 2), np.nan, np.float32),
-                  np.full((t, n, k), np.nan, np.float32), np.full((t, n), np.nan, np.float32))
-        if len(track):
-            out.xy[frame, track] = np.asarray(xy, np.float32)[keep]
-            out.confidence[frame, track] = np.asarray(conf, np.float32)[keep]
-            out.score[frame, track] = np.asarray(score, np.float32)[keep]
-        return out
+        its slot (and colour) from frame to frame (kpstudio.core.tracks.track_arrays)."""
+        frame = np.asarray(frame, np.int64) - start
+        return cls(run_id, *track_arrays(max(0, upto - start), k, frame, track, xy, conf, score))
 
     def track_rows(self, lo: int, hi: int) -> list[tuple]:
         """Rows (frame, track, xy, conf, score) of the animals found on frames lo … hi - 1: what

@@ -293,6 +293,30 @@ def test_several_animals_get_track_ids_and_resume_with_them(
     assert cut.read_bytes() == whole.read_bytes()
 
 
+
+def test_extract_outliers_with_several_animals_stores_every_animal_found(
+    project, video, monkeypatch
+):
+    import kpstudio.ml.predictor as predictor_module
+    from kpstudio.core.predictions import load_objects
+    from kpstudio.core.project import Project
+
+    monkeypatch.setattr(predictor_module.Predictor, "from_file",
+                        classmethod(lambda cls, path: TwoDots()))  # fmt: skip
+    with Project.open(project, readonly=True) as p:
+        before = {r.id for r in p.images()}
+    assert main(["extract-frames", str(project), str(video), "--outliers", "3"]) == 0
+    with Project.open(project, readonly=True) as p:
+        added = [r for r in p.images() if r.id not in before]
+        assert len(added) == 3
+        for record in added:
+            assert record.status == "predicted"
+            objects = load_objects(p, record.id, "r1")
+            assert len(objects) == 2  # the dot and the other animal, each its own instance
+            index = int(record.path.split("_")[-1].split(".")[0])
+            dot_x = 10 + 2 * index + 0.5
+            assert any(abs(xy[1, 0] - dot_x) < 1.5 for xy, _ in objects)
+
 def test_animals_is_refused_for_a_single_instance_model(video, model_file, tmp_path, capsys):
     out = tmp_path / "x.csv"
     assert main(["predict", str(model_file), str(video), "-o", str(out), "--animals", "2"]) == 1

@@ -10,6 +10,7 @@ from kpstudio.core.tracks import (
     BoneStats,
     SmoothingParams,
     StreamingSmoother,
+    animal_outlier_scores,
     bone_pairs,
     fill_gaps,
     low_confidence,
@@ -17,6 +18,7 @@ from kpstudio.core.tracks import (
     pick_spread,
     savgol,
     smooth_track,
+    track_arrays,
 )
 
 FPS = 30.0
@@ -133,6 +135,28 @@ def test_outliers_find_spikes_low_confidence_and_broken_bones():
     picks = pick_spread(scores, 3)
     assert picks == [100, 300, 500]
 
+
+
+def test_several_animals_are_scored_each_on_its_own_and_a_lost_animal_counts():
+    """Two animals in slots by track id: a jump of one, a frame where the other is missing
+    while its track goes on, and the second animal joining late (not a miss before it came)."""
+    a_xy, a_conf = noisy_track(t=400, k=2, sd=0.2, seed=1)
+    b_xy, b_conf = noisy_track(t=400, k=2, sd=0.2, seed=2)
+    b_xy += 200.0  # far from the first: mixing the two would look like jumps everywhere
+    a_xy[50, 0] += 60.0  # a one-frame jump of the first animal
+    b_xy[250], b_conf[250] = np.nan, np.nan  # the second animal not found on frame 250
+    b_xy[:100], b_conf[:100] = np.nan, np.nan  # it enters the video at frame 100
+    rows = [(f, n, xy[f], conf[f], 0.9) for f in range(400)
+            for n, (xy, conf) in enumerate([(a_xy, a_conf), (b_xy, b_conf)])
+            if np.isfinite(conf[f]).all()]  # fmt: skip
+    frame, track, xy, conf, score = (np.array(c) for c in zip(*rows))
+    arr_xy, arr_conf, arr_score = track_arrays(400, 2, frame, track, xy, conf, score)
+    assert arr_xy.shape == (400, 2, 2, 2) and np.isnan(arr_score[:100, 1]).all()
+    np.testing.assert_array_equal(arr_xy[300, 1], b_xy[300].astype(np.float32))
+    scores = animal_outlier_scores(arr_xy, arr_conf, None)
+    assert pick_spread(scores, 2) == [50, 250]
+    before_b = np.delete(scores[:100], [49, 50, 51])  # the first animal's jump aside
+    assert before_b.max() < 10 < scores[250]  # before the second came, nothing was missed
 
 def test_picks_spread_over_the_video_and_skip_taken_frames():
     scores = np.zeros(1000)
