@@ -19,7 +19,7 @@ from kpstudio.core.instance_matching import evaluate_instances
 from kpstudio.core.training_set import TrainingSet
 from kpstudio.ml import losses
 from kpstudio.ml.dataset import Letterboxed, training_dataset
-from kpstudio.ml.graph_lock import traced
+from kpstudio.ml.graph_lock import builds_graphs, traced
 from kpstudio.ml.models import build_model, with_heatmaps
 from kpstudio.ml.topdown import (
     CENTRE_JITTER,
@@ -100,6 +100,7 @@ class TopDownTraining:
         self.pose, self.finder = pose, finder
         return combined
 
+    @builds_graphs  # its map functions are traced here
     def dataset(self, idx, batch: int, seed: int, augment, flip) -> tf.data.Dataset:
         pose = training_dataset(
             Letterboxed(self.cache.images[idx], self.xy[idx], self.weight[idx], []),
