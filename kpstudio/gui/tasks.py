@@ -96,6 +96,12 @@ class Task(QObject):
 
     @Slot()
     def _on_thread_finished(self) -> None:
+        # finished() comes from the thread before it has quite ended: it then still deletes
+        # the worker (deleteLater, in that thread). Deleting this Task, and with it the QThread,
+        # meanwhile crashed the worker's destructor in that thread (SIGBUS / SIGSEGV in
+        # QObject::~QObject, seen in about one run of the video player tests in ten), so wait
+        # for the thread to be over; by now that takes microseconds.
+        self.thread.wait()
         # Owners forget the task (ended) before it is deleted: deleting it straight from
         # thread.finished raced with their own queued clean-up, and a window closing later
         # then called cancel_and_wait on a deleted Task (a segfault in PySide's error path).

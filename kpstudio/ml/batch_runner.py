@@ -15,7 +15,6 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from kpstudio.ml.graph_lock import builds_graphs, traced
 from kpstudio.ml.models import build_model
 from kpstudio.ml.predictor import Predictor
 
@@ -27,7 +26,6 @@ ORT_CONFIG = {"session.intra_op.allow_spinning": "0"}
 
 
 @functools.lru_cache(maxsize=4)
-@builds_graphs  # a model copy, a trace and a conversion, while the player may trace too
 def make_runner(
     predictor: Predictor, canvas_h: int, canvas_w: int, batch_size: int, runtime: str = "auto"
 ) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
@@ -46,7 +44,7 @@ def make_runner(
         return model(tf.cast(batch, tf.float32), training=False)
 
     fixed = tf.TensorSpec([batch_size, canvas_h, canvas_w, 3], tf.uint8)
-    tf_run = traced(forward, input_signature=[fixed])  # one graph, traced once
+    tf_run = tf.function(forward, input_signature=[fixed])  # one graph, traced once
 
     def run_tf(batch: np.ndarray) -> np.ndarray:
         n = len(batch)

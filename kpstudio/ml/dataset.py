@@ -19,7 +19,6 @@ from kpstudio.core.image_reader import read_image
 from kpstudio.core.letterbox import Letterbox, letterbox_image
 from kpstudio.core.training_set import TrainingSet
 from kpstudio.ml.config import Augmentation
-from kpstudio.ml.graph_lock import builds_graphs
 
 
 @dataclass
@@ -66,7 +65,6 @@ def load_letterboxed(
     return Letterboxed(images, xy, weight, boxes)
 
 
-@builds_graphs  # its map functions are traced here
 def training_dataset(
     cache: Letterboxed, batch_size: int, seed: int, augment: Augmentation | None,
     flip_permutation: list[int] | None, crop: int | None = None, centred: float | None = None,

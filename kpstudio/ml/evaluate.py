@@ -11,7 +11,6 @@ from kpstudio.core.metrics import pck_curve, pixel_errors, summarize
 from kpstudio.core.training_set import TrainingSet
 from kpstudio.ml.dataset import Letterboxed
 from kpstudio.ml.events import Preview
-from kpstudio.ml.graph_lock import traced
 
 ALPHAS = (0.05, 0.1)  # PCK thresholds as fractions of the labeled bounding-box diagonal
 PX_THRESHOLDS = (5.0,)
@@ -21,7 +20,7 @@ CURVE_ALPHAS = tuple(round(0.01 * i, 2) for i in range(21))  # PCK curve: 0 … 
 def make_infer(model, jit_compile: bool = False):
     """A compiled inference function: (B, S, S, 3) float32 → (B, K, 3). Far cheaper per call
     than model.predict, which is what interactive and per-epoch evaluation need."""
-    return traced(lambda images: model(images, training=False), jit_compile=jit_compile)
+    return tf.function(lambda images: model(images, training=False), jit_compile=jit_compile)
 
 
 def predict_letterboxed(infer, cache: Letterboxed, indices, batch_size: int = 32) -> np.ndarray:

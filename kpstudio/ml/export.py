@@ -25,7 +25,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kpstudio.ml.graph_lock import builds_graphs
 from kpstudio.ml.predictor import Predictor
 
 EXPORT_KINDS = ("keras", "savedmodel", "tflite", "tflite-fp16", "onnx")
@@ -195,12 +194,10 @@ def _version(dist: str) -> str:
 # --- writers: model → artifact at `path` --------------------------------------------------
 
 
-@builds_graphs
 def _write_keras(model: keras.Model, path: Path) -> None:
     model.save(path)  # holds our SoftArgmax by its registered name, no Lambda
 
 
-@builds_graphs
 def _write_savedmodel(model: keras.Model, path: Path) -> None:
     model.export(str(path), format="tf_saved_model", verbose=False)
 
@@ -219,17 +216,14 @@ def _tflite_bytes(model: keras.Model, fp16: bool) -> bytes:
         return converter.convert()
 
 
-@builds_graphs
 def _write_tflite(model: keras.Model, path: Path) -> None:
     path.write_bytes(_tflite_bytes(model, fp16=False))
 
 
-@builds_graphs
 def _write_tflite_fp16(model: keras.Model, path: Path) -> None:
     path.write_bytes(_tflite_bytes(model, fp16=True))
 
 
-@builds_graphs
 def _write_onnx(model: keras.Model, path: Path) -> None:
     for dist in ("tf2onnx", "onnx", "onnxruntime"):
         if _version(dist) == "?":
@@ -255,7 +249,6 @@ _WRITERS: dict[str, Callable[[keras.Model, Path], None]] = {
 # --- runners: artifact + letterboxed batch → (B, K, 3) with its own runtime -----------------
 
 
-@builds_graphs
 def _run_keras(path: Path, batch: np.ndarray):
     import kpstudio.ml.models  # noqa: F401  registers SoftArgmax for deserialisation
 
@@ -264,7 +257,6 @@ def _run_keras(path: Path, batch: np.ndarray):
     return keras.ops.convert_to_numpy(loaded(batch, training=False)), note
 
 
-@builds_graphs
 def _run_savedmodel(path: Path, batch: np.ndarray):
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     outputs = serve(tf.constant(batch))

@@ -22,7 +22,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kpstudio.ml.graph_lock import GRAPH_LOCK
 from kpstudio.ml.topdown import FINDER_STRIDE, TopDownRunner, crop_at
 
 FINDER_TOLERANCE = 0.02  # largest difference in a centre probability the export may show
@@ -85,9 +84,8 @@ def export_top_down(predictor, out: Path, kind: str, samples: list[np.ndarray],
                                   (predictor.finder_heat, finder_file, "finder")):  # fmt: skip
             try:
                 side = model.input_shape[1]
-                with GRAPH_LOCK:  # see kpstudio.ml.graph_lock
-                    model(np.zeros((1, side, side, 3), np.float32))  # Keras' ONNX wants a call
-                    write(model, path)
+                model(np.zeros((1, side, side, 3), np.float32))  # Keras' ONNX export wants a call
+                write(model, path)
             except Exception as exc:
                 raise error(f"{out}: the {kind} converter failed on the {what}: "
                             f"{type(exc).__name__}: {exc}"[:600]) from exc  # fmt: skip

@@ -15,7 +15,6 @@ import weakref
 import keras
 from keras import layers, ops
 
-from kpstudio.ml.graph_lock import builds_graphs
 
 ARCHITECTURES = ("default", "seed")
 HEATMAP_LAYER = "heatmaps"  # the default model's logits, used by the training loss
@@ -105,7 +104,6 @@ class BatchNormalization(layers.BatchNormalization):
         return y
 
 
-@builds_graphs
 def build_model(arch: str, num_keypoints: int, input_size: int | None, **params) -> keras.Model:
     """A fresh model of architecture `arch` for K keypoints and S×S inputs.
 
@@ -122,7 +120,6 @@ def build_model(arch: str, num_keypoints: int, input_size: int | None, **params)
     raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
 
 
-@builds_graphs
 def build_seed(num_keypoints: int, input_size: int = 64) -> keras.Model:
     """The seed article's regressor, layer for layer: Conv2D(32, 5×5, relu) → Conv2D(64, 5×5,
     relu) → Flatten → Dense(256, relu) → Dense(2K). Its Dense output is read as coordinates in
@@ -184,13 +181,11 @@ class NoHints(layers.Layer):
 _HINTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-@builds_graphs
 def hinted(model: keras.Model) -> keras.Model | None:
     """The model that also takes hints (B, K, 3), or None for a model built without them."""
     return _HINTED.get(model)
 
 
-@builds_graphs
 def build_default(
     num_keypoints: int, input_size: int = 256, width: int = 16, decoder: int = 48,
     bn_momentum: float = 0.9, stride: int = HEATMAP_STRIDE, hints: bool = False,
@@ -328,7 +323,6 @@ def _build_hinted(
     return model
 
 
-@builds_graphs
 def with_heatmaps(model: keras.Model) -> keras.Model | None:
     """The same model also returning its heatmap logits (for the training loss); None for
     architectures without heatmaps. A hint-conditioned model's takes [image, hints]."""

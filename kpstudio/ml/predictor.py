@@ -18,7 +18,6 @@ from kpstudio.core.image_reader import IMAGE_SUFFIXES, ImageReadError, read_imag
 from kpstudio.core.letterbox import Letterbox, letterbox_image
 from kpstudio.core.prediction_files import Prediction
 from kpstudio.core.skeleton import Skeleton
-from kpstudio.ml.graph_lock import traced
 from kpstudio.ml.hints import hint_array
 from kpstudio.ml.model_file import load_model_file, read_manifest
 from kpstudio.ml.models import hinted
@@ -38,7 +37,7 @@ class Predictor:
 
         # One graph for every batch size: model.predict costs 60-130 ms of set-up per call,
         # far too slow for an overlay that follows the user from image to image.
-        @traced(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+        @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
         def run(batch):
             return model(batch, training=False)
 
@@ -48,8 +47,8 @@ class Predictor:
         if twin is not None:
             k = len(self.skeleton)
 
-            @traced(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32),
-                                     tf.TensorSpec([None, k, 3], tf.float32)])
+            @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32),
+                                          tf.TensorSpec([None, k, 3], tf.float32)])
             def run_hinted(batch, hints):
                 return twin([batch, hints], training=False)
 

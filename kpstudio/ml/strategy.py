@@ -14,8 +14,6 @@ import shutil
 
 import tensorflow as tf
 
-from kpstudio.ml.graph_lock import traced
-
 STRATEGIES = ("default", "mirrored", "multiworker")
 SLURM_PORT = 8888  # SlurmClusterResolver's first port on each node
 CPU_TASKS_PER_NODE_MAX = 1024  # tasks of one CPU node SlurmClusterResolver can place
@@ -94,7 +92,7 @@ class Consensus:
         self._mean = None
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
 
-            @traced
+            @tf.function
             def mean(value):
                 per_replica = strategy.run(lambda: tf.identity(value))
                 return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)

@@ -20,7 +20,6 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from kpstudio.ml.graph_lock import builds_graphs
 from kpstudio.ml.models import build_default, with_heatmaps
 
 FINDER_STRIDE = 4  # the default architecture's heatmap stride
@@ -60,7 +59,6 @@ def build_finder(input_size: int | None):
     return build_default(1, input_size)
 
 
-@builds_graphs
 def finder_heat_model(finder):
     """The finder returning its centre logits (B, h, w, 1) only."""
     return tf.keras.Model(finder.inputs, with_heatmaps(finder).outputs[1])

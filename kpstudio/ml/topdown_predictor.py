@@ -19,7 +19,6 @@ from kpstudio.core.image_reader import ImageReadError, read_image
 from kpstudio.core.letterbox import letterbox_image
 from kpstudio.core.prediction_files import Prediction
 from kpstudio.core.skeleton import Skeleton
-from kpstudio.ml.graph_lock import traced
 from kpstudio.ml.model_file import load_top_down_file
 from kpstudio.ml.predictor import rgb_image, with_given
 from kpstudio.ml.topdown import TopDownRunner, finder_heat_model
@@ -38,10 +37,10 @@ class TopDownPredictor:
         heat = finder_heat_model(finder)
         self.pose_model, self.finder_heat = pose, heat  # the networks, as exports write them
         f, c = int(td["finder_size"]), self.crop_size
-        finder_fn = traced(lambda b: heat(b, training=False),
-                           input_signature=[tf.TensorSpec([None, f, f, 3], tf.float32)])
-        pose_fn = traced(lambda b: pose(b, training=False),
-                         input_signature=[tf.TensorSpec([None, c, c, 3], tf.float32)])
+        finder_fn = tf.function(lambda b: heat(b, training=False),
+                                input_signature=[tf.TensorSpec([None, f, f, 3], tf.float32)])
+        pose_fn = tf.function(lambda b: pose(b, training=False),
+                              input_signature=[tf.TensorSpec([None, c, c, 3], tf.float32)])
         self.runner = TopDownRunner(finder_fn, pose_fn, self.input_size, f, c,
                                     int(td["max_objects"]), float(td["min_separation"]))
 

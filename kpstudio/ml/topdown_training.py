@@ -19,7 +19,6 @@ from kpstudio.core.instance_matching import evaluate_instances
 from kpstudio.core.training_set import TrainingSet
 from kpstudio.ml import losses
 from kpstudio.ml.dataset import Letterboxed, training_dataset
-from kpstudio.ml.graph_lock import builds_graphs, traced
 from kpstudio.ml.models import build_model, with_heatmaps
 from kpstudio.ml.topdown import (
     CENTRE_JITTER,
@@ -100,7 +99,6 @@ class TopDownTraining:
         self.pose, self.finder = pose, finder
         return combined
 
-    @builds_graphs  # its map functions are traced here
     def dataset(self, idx, batch: int, seed: int, augment, flip) -> tf.data.Dataset:
         pose = training_dataset(
             Letterboxed(self.cache.images[idx], self.xy[idx], self.weight[idx], []),
@@ -157,14 +155,14 @@ class TopDownTraining:
     def _pose_infer(self):
         if not hasattr(self, "_infer"):
             pose = self.pose
-            self._infer = traced(lambda b: pose(b, training=False))
+            self._infer = tf.function(lambda b: pose(b, training=False))
         return self._infer
 
     def runner(self) -> TopDownRunner:
         finder_heat = finder_heat_model(self.finder)
         s = self.setup
         return TopDownRunner(
-            traced(lambda b: finder_heat(b, training=False)), self._pose_infer(),
+            tf.function(lambda b: finder_heat(b, training=False)), self._pose_infer(),
             s.frame_size, s.finder_size, s.crop, s.max_objects, s.min_separation,
         )  # fmt: skip
 

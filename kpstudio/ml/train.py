@@ -40,7 +40,6 @@ from kpstudio.ml.events import (
     TrainingEvent,
     TrainingStarted,
 )
-from kpstudio.ml.graph_lock import traced
 from kpstudio.ml.hints import random_hints
 from kpstudio.ml.models import build_model, hinted, with_heatmaps
 from kpstudio.ml.optimizer import make_optimizer
@@ -221,11 +220,11 @@ def train(
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    @traced(jit_compile=jit)
+    @tf.function(jit_compile=jit)
     def single_step(*batch):
         return replica_step(*batch)
 
-    @traced
+    @tf.function
     def distributed_step(batch):
         losses_ = strategy.run(replica_step, args=batch)
         return strategy.reduce(tf.distribute.ReduceOp.SUM, losses_, axis=None)

@@ -54,3 +54,35 @@ def test_the_dialogs_cancel_button_stops_a_running_job(qtbot):
     # connection, which crashed PySide.)
     qtbot.waitUntil(lambda: window.tasks == [], timeout=5000)
     assert results == [] and len(reports) < 10_000 and window.tasks == []
+
+
+def test_a_tasks_thread_is_over_before_its_owner_hears_it_ended(qtbot):
+    """The worker thread still deletes its worker after finished(); the Task (and its QThread)
+    may only be deleted once that is done. Deleting them meanwhile crashed the worker's
+    destructor in that thread (about one run of the video player tests in ten)."""
+    import threading
+    import time
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QWidget
+
+    from kpstudio.gui.tasks import start_task
+
+    window = QWidget()
+    window.tasks = []
+    qtbot.addWidget(window)
+    go, seen = threading.Event(), []
+    task = start_task(window, "Quick…", lambda progress, should_stop: go.wait(10),
+                      lambda _: None)  # fmt: skip
+    thread = task.thread
+    last_steps_done = threading.Event()
+
+    def slow_last_steps():  # in the thread, after finished(): as a busy machine may make them
+        time.sleep(0.3)
+        last_steps_done.set()
+
+    thread.finished.connect(slow_last_steps, Qt.ConnectionType.DirectConnection)
+    task.ended.connect(lambda: seen.append(last_steps_done.is_set()))
+    go.set()
+    qtbot.waitUntil(lambda: window.tasks == [] and bool(seen), timeout=10_000)
+    assert seen == [True]
