@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kpstudio.ml.models import HEATMAP_STRIDE, cell_centres
+from kpstudio.ml.models import HEATMAP_SIGMA, HEATMAP_STRIDE, cell_centres
 
-HEATMAP_SIGMA = 1.0  # target Gaussian width, in cells
 HEATMAP_WEIGHT = 1.0
 
 

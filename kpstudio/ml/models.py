@@ -15,11 +15,14 @@ import weakref
 import keras
 from keras import layers, ops
 
-
 ARCHITECTURES = ("default", "seed")
 HEATMAP_LAYER = "heatmaps"  # the default model's logits, used by the training loss
 HEATMAP_STRIDE = 4  # input pixels per heatmap cell in the default model (its usual head)
 HEATMAP_STRIDES = (4, 2)  # the heatmap strides the default model can be built with
+HEATMAP_SIGMA = 1.0  # the training target's Gaussian width, in cells (kpstudio.ml.losses)
+# Reading a keypoint around its map's peak (SoftArgmax's `peak`) looks this many cells around
+# it: 3 σ of the target, where the Gaussian the map was trained towards has fallen to 1 %.
+PEAK_RADIUS = round(3 * HEATMAP_SIGMA)
 MAX_CONTEXT = 4  # context blocks at stride 32 (weight_layout.MAX_CONTEXT)
 CONTEXT_DILATION = 2
 
@@ -33,14 +36,25 @@ class SoftArgmax(layers.Layer):
     spatial inductive bias of heatmaps. Confidence is the probability mass near that mean
     (a Gaussian window of `window` cells): 1 for a sharp single peak, low for a spread or
     split distribution.
+
+    `peak` > 0: at inference (training false or unset) the mean is taken around the highest
+    peak only, within `peak` cells of its row and column. A map that also lights up elsewhere
+    (a second paw that looks alike, the other view of a mirror rig) then answers at its best
+    peak instead of somewhere between the two, and the softmax's long tails no longer pull the
+    answer towards the middle of the map; but where a map is wide rather than split, its
+    argmax cell is noisier than its mean. Which reading a model gets is chosen on its val
+    images when training ends (kpstudio.ml.peak_reading). The confidence always divides by the
+    whole map, so a split map keeps its low confidence. Training always takes the mean over
+    the whole map, whose gradient reaches every cell.
     """
 
-    def __init__(self, stride: int, window: float = 1.5, **kwargs):
+    def __init__(self, stride: int, window: float = 1.5, peak: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.stride = int(stride)
         self.window = float(window)
+        self.peak = int(peak)  # read within this many cells of the peak at inference; 0: all
 
-    def call(self, logits):
+    def call(self, logits, training=None):
         # Each keypoint's (h, w) map is walked as few times as possible: the exponentials once,
         # then reduced to x and y marginals; normalising and the confidence window (a separable
         # Gaussian) work on those marginals, not on full maps. Head and loss, forward and
@@ -51,22 +65,35 @@ class SoftArgmax(layers.Layer):
         shape = ops.shape(logits)
         xs = cell_centres(shape[2], self.stride)
         ys = cell_centres(shape[1], self.stride)
-        along_x = ops.sum(e, axis=1)  # (B, w, K)
-        along_y = ops.sum(e, axis=2)  # (B, h, K)
-        total = ops.sum(along_x, axis=1)  # (B, K)
-        x = ops.sum(along_x * xs[None, :, None], axis=1) / total
-        y = ops.sum(along_y * ys[None, :, None], axis=1) / total
+        total = ops.sum(e, axis=(1, 2))  # (B, K)
+        near = e if training or not self.peak else e * self._around_peak(logits, peak, self.peak)
+        along_x = ops.sum(near, axis=1)  # (B, w, K)
+        along_y = ops.sum(near, axis=2)  # (B, h, K)
+        mass = ops.sum(along_x, axis=1)  # (B, K): the total, or the mass around the peak
+        x = ops.sum(along_x * xs[None, :, None], axis=1) / mass
+        y = ops.sum(along_y * ys[None, :, None], axis=1) / mass
         gx = self._window(xs, x)  # (B, w, K)
         gy = self._window(ys, y)  # (B, h, K)
         confidence = ops.sum(ops.sum(e * gx[:, None], axis=2) * gy, axis=1) / total
         return ops.stack([x, y, confidence], axis=-1)
+
+    @staticmethod
+    def _around_peak(logits, peak, radius: int):
+        """(B, h, w, K) 0/1: the cells within `radius` rows and columns of a map's highest
+        cell (of all of them, if several tie: a flat map keeps the whole map)."""
+        at_peak = ops.cast(logits >= peak, "float32")
+        size = 2 * radius + 1
+        rows = ops.max_pool(ops.max(at_peak, axis=2), size, 1, "same")  # (B, h, K)
+        cols = ops.max_pool(ops.max(at_peak, axis=1), size, 1, "same")  # (B, w, K)
+        return rows[:, :, None, :] * cols[:, None, :, :]
 
     def _window(self, centres, mean):
         d = (centres[None, :, None] - mean[:, None, :]) / self.stride
         return ops.exp(-(d * d) / (2.0 * self.window**2))
 
     def get_config(self):
-        return {**super().get_config(), "stride": self.stride, "window": self.window}
+        return {**super().get_config(), "stride": self.stride, "window": self.window,
+                "peak": self.peak}
 
 
 def cell_centres(n, stride: int):
@@ -189,7 +216,7 @@ def hinted(model: keras.Model) -> keras.Model | None:
 def build_default(
     num_keypoints: int, input_size: int = 256, width: int = 16, decoder: int = 48,
     bn_momentum: float = 0.9, stride: int = HEATMAP_STRIDE, hints: bool = False,
-    context: int = 0,
+    context: int = 0, peak: int = 0,
 ) -> keras.Model:  # fmt: skip
     """Heatmaps at stride 4 from a plain convolutional encoder (to stride 32 for context: left
     vs right needs to see the whole animal) and a feature-pyramid decoder, then SoftArgmax.
@@ -221,7 +248,10 @@ def build_default(
     the encoder sees, core/plan.py): that many residual 3×3 convolutions at stride 32 with
     dilation 2, each widening the receptive field by 4 cells (128 input pixels), so a keypoint
     can be told apart by what lies across the object (a side view's near and far paw by the
-    mirror view below it). At 10×10 cells they cost little. 0 builds the model as before."""
+    mirror view below it). At 10×10 cells they cost little. 0 builds the model as before.
+
+    peak (chosen on the val images when training ends): SoftArgmax's reading at inference,
+    around each map's peak (that many cells) or over the whole map (0). No weights."""
     if stride not in HEATMAP_STRIDES:
         raise ValueError(f"the heatmap stride must be one of {HEATMAP_STRIDES}, not {stride}")
     if input_size is not None and input_size % 32:
@@ -231,7 +261,7 @@ def build_default(
         raise ValueError(f"context must be 0 to {MAX_CONTEXT}, not {context}")
     if hints:
         return _build_hinted(num_keypoints, input_size, width, decoder, bn_momentum, stride,
-                             context)  # fmt: skip
+                             context, peak)  # fmt: skip
 
     # Layers are made in this exact order: weight files name them by it (files saved by
     # earlier versions must keep loading).
@@ -260,12 +290,13 @@ def build_default(
         p = layers.UpSampling2D(2, interpolation="bilinear")(p)
         p = layers.ReLU()(layers.Add()([p, conv(x, decoder, 1, relu=False)]))
     heat = layers.Conv2D(num_keypoints, 1, name=HEATMAP_LAYER)(p)
-    outputs = SoftArgmax(stride=stride, name="soft_argmax")(heat)
+    outputs = SoftArgmax(stride=stride, peak=peak, name="soft_argmax")(heat)
     return keras.Model(inputs, outputs, name="default")
 
 
 def _build_hinted(
-    k: int, input_size, width: int, decoder: int, momentum: float, stride: int, context: int
+    k: int, input_size, width: int, decoder: int, momentum: float, stride: int, context: int,
+    peak: int,
 ):
     """build_default with hints: the same network, its decoder built once as layer objects and
     applied twice, without hints (the returned model) and with them (its `hinted` twin)."""
@@ -302,7 +333,7 @@ def _build_hinted(
                                        kernel_initializer="zeros", name=f"hints_{level}")
                   for level in (16, 8)}  # fmt: skip
     heat_conv = layers.Conv2D(k, 1, name=HEATMAP_LAYER)
-    soft_argmax = SoftArgmax(stride=stride, name="soft_argmax")
+    soft_argmax = SoftArgmax(stride=stride, peak=peak, name="soft_argmax")
 
     def decode(hint_points):
         p = top

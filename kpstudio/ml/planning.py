@@ -15,7 +15,7 @@ from kpstudio.ml.config import Augmentation, TrainConfig
 
 # Settings the plan makes and `--set` accepts, beyond the augmentation fields.
 PLANNED = ("input_size", "crop_size", "stride", "context", "batch_size", "epochs", "top_down")
-OTHER = ("learning_rate", "patience", "seed", "hints")
+OTHER = ("learning_rate", "patience", "seed", "hints", "peak")
 AUGMENTATION = tuple(f.name for f in dataclasses.fields(Augmentation))
 
 
@@ -63,7 +63,9 @@ def parse_setting(config: TrainConfig, text: str) -> TrainConfig:
 
     Keys: input_size, crop_size (0: whole images), stride, context, batch_size, epochs, top_down,
     learning_rate, patience, seed, hints (a model that takes the user's placed keypoints as
-    hints), and augmentation.FIELD (rotation_deg, scale, shift, flip, ...)."""
+    hints), peak (read keypoints within that many heatmap cells of the peak, 0: over the whole
+    map; unset, the run chooses on its val images), and augmentation.FIELD (rotation_deg,
+    scale, shift, flip, ...)."""
     key, sep, raw = text.partition("=")
     key = key.strip().replace("-", "_")
     if not sep or not raw.strip():
@@ -83,7 +85,7 @@ def parse_setting(config: TrainConfig, text: str) -> TrainConfig:
         value = _parse(raw, kind, key)
         if key == "hints" and not value:  # the architecture's default: params stay plain
             out.params.pop("hints", None)
-        elif key in ("stride", "hints", "context"):  # architecture parameters
+        elif key in ("stride", "hints", "context", "peak"):  # architecture parameters
             out.params[key] = value
         else:
             setattr(out, key, value)

@@ -152,6 +152,10 @@ class TopDownTraining:
         visible = np.stack([vis[i, o] for i, o in rows])
         return pred, np.nan_to_num(truth), visible
 
+    def forget_traces(self) -> None:
+        """Trace the pose model anew at the next use (after its heatmap reading changed)."""
+        self.__dict__.pop("_infer", None)
+
     def _pose_infer(self):
         if not hasattr(self, "_infer"):
             pose = self.pose

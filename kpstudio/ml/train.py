@@ -43,6 +43,7 @@ from kpstudio.ml.events import (
 from kpstudio.ml.hints import random_hints
 from kpstudio.ml.models import build_model, hinted, with_heatmaps
 from kpstudio.ml.optimizer import make_optimizer
+from kpstudio.ml.peak_reading import choose_for_run
 from kpstudio.ml.planning import planned_config
 from kpstudio.ml.policies import (
     EarlyStopping,
@@ -333,10 +334,15 @@ def train(
     if chief:
         checkpoint.save(run_dir, model, optimizer, state)
     model.set_weights(best_weights)
+    readings = None
+    if cfg.arch == "default" and "peak" not in cfg.overrides and len(val_idx):
+        infer, readings = choose_for_run(cfg, model, top_down, cache, data, val_idx, notes)
     if top_down:
         metrics = top_down.evaluate(val_idx)
     else:
         metrics = evaluation_report(predict_letterboxed(infer, cache, val_idx), data, val_idx)
+    if readings:  # val mean px with each heatmap reading: "0" the whole map, "3" around peaks
+        metrics["px_by_reading"] = {str(k): v for k, v in readings.items()}
     metrics["split"] = "val" if len(data.indices("val")) else "train"
     metrics["best_epoch"] = state.best_epoch  # 0: the model it started from was kept
     metrics["replicas"] = replicas

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kpstudio.ml.model_file import load_model_file, load_top_down_file, read_manifest
+from kpstudio.ml.weight_layout import WEIGHTLESS_PARAMS
 
 
 def check_warm_start(path: str | Path, arch: str, params: dict, keypoints, top_down: bool) -> dict:
@@ -21,7 +22,7 @@ def check_warm_start(path: str | Path, arch: str, params: dict, keypoints, top_d
     why = None
     if theirs["name"] != arch:
         why = f"it is a {theirs['name']!r} model, this run trains {arch!r}"
-    elif dict(theirs["params"]) != dict(params):
+    elif _weighted(theirs["params"]) != _weighted(params):
         why = f"its parameters {theirs['params']} differ from this run's {params}"
     elif tuple(manifest["skeleton"]["keypoints"]) != tuple(keypoints):
         why = "it was trained on other keypoints (the skeleton changed since)"
@@ -31,6 +32,11 @@ def check_warm_start(path: str | Path, arch: str, params: dict, keypoints, top_d
     if why:
         raise ValueError(f"{path}: cannot start this run from that model: {why}")
     return manifest
+
+
+def _weighted(params: dict) -> dict:
+    """The parameters that shape the weights: a run chooses its heatmap reading ("peak") anew."""
+    return {k: v for k, v in dict(params).items() if k not in WEIGHTLESS_PARAMS}
 
 
 def load_warm_start(path: str | Path, model=None, pose=None, finder=None) -> None:

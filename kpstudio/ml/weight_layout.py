@@ -29,9 +29,12 @@ DEFAULT_PARAMS = {
     "stride": 4,
     "hints": False,
     "context": 0,
+    "peak": 0,
 }  # build_default's
 HEATMAP_STRIDES = (4, 2)  # models.HEATMAP_STRIDES (a test keeps them equal)
 MAX_CONTEXT = 4  # models.MAX_CONTEXT
+MAX_PEAK = 16  # cells around the peak a keypoint is read within (0: the whole map)
+WEIGHTLESS_PARAMS = ("peak",)  # parameters that change no weight (the heatmap reading)
 _INT_PARAMS = {"width": (1, MAX_WIDTH), "decoder": (1, MAX_DECODER)}
 
 
@@ -65,6 +68,9 @@ def check_architecture(name: str, params: dict, num_keypoints: int, input_size: 
         context = params.get("context", DEFAULT_PARAMS["context"])
         if not _is_int(context) or not 0 <= context <= MAX_CONTEXT:
             raise LayoutError(f"context must be a whole number from 0 to {MAX_CONTEXT}")
+        peak = params.get("peak", DEFAULT_PARAMS["peak"])
+        if not _is_int(peak) or not 0 <= peak <= MAX_PEAK:
+            raise LayoutError(f"peak must be a whole number from 0 to {MAX_PEAK}")
         if not isinstance(params.get("hints", False), bool):
             raise LayoutError("hints must be true or false")
         if input_size % 32 or not 32 <= input_size <= MAX_INPUT_SIZE:

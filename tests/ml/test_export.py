@@ -86,6 +86,25 @@ def test_a_model_with_context_blocks_exports_and_agrees(tmp_path):
         assert result.max_px_diff < 0.01, name
 
 
+
+def test_a_model_read_around_its_peaks_exports_and_agrees(tmp_path):
+    """The peak reading (an argmax and a window in the graph) converts to every runtime."""
+    from kpstudio.ml.models import PEAK_RADIUS
+    from kpstudio.ml.peak_reading import soft_argmax_layers
+
+    params = {**PARAMS, "peak": PEAK_RADIUS}
+    path = tmp_path / "peak.kpmodel"
+    save_model_file(path, tiny_model(2, peak=PEAK_RADIUS), arch="default", params=params,
+                    input_size=64, skeleton=Skeleton.create(["a", "b", "c"]))  # fmt: skip
+    loaded = Predictor.from_file(path)
+    assert [layer.peak for layer in soft_argmax_layers(loaded.model)] == [PEAK_RADIUS]
+    targets = ["model.tflite", "model.keras"]
+    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("tf2onnx"):
+        targets.append("model.onnx")
+    for name in targets:
+        result = export_model(loaded, tmp_path / name)
+        assert result.max_px_diff < 0.01, name
+
 def test_onnx_without_its_converter_says_what_to_install(predictor, tmp_path, monkeypatch):
     real = export._version
     monkeypatch.setattr(export, "_version", lambda d: "?" if d == "tf2onnx" else real(d))

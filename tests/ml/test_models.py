@@ -14,7 +14,7 @@ tf = pytest.importorskip("tensorflow")
 import keras  # noqa: E402
 
 from kpstudio.ml.losses import HEATMAP_SIGMA, heatmap_kl  # noqa: E402
-from kpstudio.ml.models import HEATMAP_LAYER, SoftArgmax, build_model  # noqa: E402
+from kpstudio.ml.models import HEATMAP_LAYER, PEAK_RADIUS, SoftArgmax, build_model  # noqa: E402
 
 
 def _centres(n, stride):
@@ -56,11 +56,45 @@ def test_soft_argmax_and_heatmap_loss_match_the_full_map_formulas(stride, k):
     logits = rng.normal(0, 3, (2, h, w, k)).astype(np.float32)
     xy = np.stack([rng.uniform(0, w * stride, (2, k)), rng.uniform(0, h * stride, (2, k))], -1)
     weight = (rng.uniform(size=(2, k)) > 0.3).astype(np.float32)
-    out = SoftArgmax(stride=stride)(tf.constant(logits)).numpy()
+    out = SoftArgmax(stride=stride)(tf.constant(logits), training=True).numpy()  # whole map
     np.testing.assert_allclose(out, _full_map_soft_argmax(logits, stride), rtol=1e-4, atol=1e-3)
     kl = heatmap_kl(tf.constant(logits), tf.constant(xy, tf.float32), tf.constant(weight), stride)
     np.testing.assert_allclose(kl.numpy(), _full_map_kl(logits, xy, weight, stride), rtol=1e-4)
 
+
+
+def test_read_around_the_peak_a_split_map_answers_at_its_higher_spot_not_between():
+    """Two bright spots (a paw and its look-alike): training reads the whole map's mean, which
+    lies between them; a model reading around the peak answers at the higher one at inference.
+    The confidence still says the map was split."""
+    stride, h, w = 4, 16, 24
+    logits = np.full((1, h, w, 1), -20.0, np.float32)
+    logits[0, 4, 3, 0], logits[0, 11, 19, 0] = 8.0, 7.5  # the first a little higher
+    layer = SoftArgmax(stride=stride, peak=PEAK_RADIUS)
+    whole = layer(tf.constant(logits), training=True).numpy()[0, 0]
+    local = layer(tf.constant(logits), training=False).numpy()[0, 0]
+    first = np.array([(3 + 0.5) * stride, (4 + 0.5) * stride])
+    np.testing.assert_allclose(local[:2], first, atol=1e-3)
+    assert np.linalg.norm(whole[:2] - first) > 20  # pulled towards the other spot
+    share = 1 / (1 + np.exp(-0.5))  # the higher spot's share of the probability
+    assert local[2] == pytest.approx(share, abs=0.02) and local[2] < 0.7
+    assert layer(tf.constant(logits)).numpy()[0, 0] == pytest.approx(local)  # unset: inference
+    whole_map = SoftArgmax(stride=stride)  # peak 0: the whole map, also at inference
+    np.testing.assert_allclose(whole_map(tf.constant(logits)).numpy()[0, 0], whole, atol=1e-5)
+
+
+def test_read_around_the_peak_one_peak_reads_as_the_whole_map_does_a_flat_map_its_middle():
+    rng = np.random.default_rng(3)
+    stride, h, w = 4, 20, 20
+    yy, xx = np.mgrid[0:h, 0:w]
+    centre = (7.3, 12.6)  # (row, column) in cells
+    logits = -((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2) / 2.0  # one Gaussian of σ 1 cell
+    logits = (logits + rng.normal(0, 1e-3, (h, w)))[None, :, :, None].astype(np.float32)
+    layer = SoftArgmax(stride=stride, peak=PEAK_RADIUS)
+    np.testing.assert_allclose(layer(tf.constant(logits)).numpy(),
+                               layer(tf.constant(logits), training=True).numpy(), atol=0.02)
+    flat = np.zeros((1, h, w, 1), np.float32)
+    np.testing.assert_allclose(layer(tf.constant(flat)).numpy()[0, 0, :2], [40.0, 40.0], atol=1e-4)
 
 def test_stride_four_is_the_model_existing_files_hold():
     # The weight layout .kpmodel files record: the stride parameter must not change it.

@@ -220,7 +220,9 @@ def test_a_run_started_from_a_model_begins_where_it_left_off(demo):
     warm = train(data, TrainConfig(**TINY, epochs=1, learning_rate=1e-9,
                                    warm_start=str(first.model_path)))  # fmt: skip
     # With a learning rate of ~0 the one epoch changes nothing: the val error is the model's.
-    assert warm.history[0]["val_px"] == pytest.approx(first.metrics["mean_px"], rel=0.02)
+    # (Compared with the first model read as runs are validated: over the whole heatmap.)
+    whole_map = first.metrics["px_by_reading"]["0"]
+    assert warm.history[0]["val_px"] == pytest.approx(whole_map, rel=0.02)
     assert cold.history[0]["val_px"] > warm.history[0]["val_px"]
     assert any("started from the weights" in n for n in warm.notes)
 
@@ -241,6 +243,52 @@ def test_a_run_from_a_model_keeps_that_model_when_training_only_makes_it_worse(d
     for a, b in zip(started.get_weights(), kept.get_weights()):
         np.testing.assert_array_equal(a, b)
 
+
+
+def test_a_run_keeps_the_heatmap_reading_with_the_lower_val_error(demo, monkeypatch):
+    """Both readings are measured on val when training ends; the better one goes into the
+    model file (and a model started from it may read either way)."""
+    import kpstudio.ml.peak_reading as train_module  # where a run's end measures both readings
+    from kpstudio.ml.models import PEAK_RADIUS
+    from kpstudio.ml.peak_reading import soft_argmax_layers
+
+    _, data = demo
+    real = train_module.mean_px_error
+    measured = []
+
+    def around_peak_wins(pred, data_, idx):
+        px = real(pred, data_, idx)
+        layers = soft_argmax_layers(*models_seen)
+        measured.append((layers[0].peak if layers else None, px))
+        return px if not layers or layers[0].peak == 0 else px * 0.5  # pretend it halves
+
+    models_seen = []
+    real_make_infer = train_module.make_infer
+
+    def spy_make_infer(model, *a, **kw):
+        models_seen[:] = [model]
+        return real_make_infer(model, *a, **kw)
+
+    monkeypatch.setattr(train_module, "mean_px_error", around_peak_wins)
+    monkeypatch.setattr(train_module, "make_infer", spy_make_infer)
+    result = train(data, TrainConfig(**TINY, epochs=2))
+    assert [peak for peak, _ in measured[-2:]] == [0, PEAK_RADIUS]  # both, at the end
+    assert result.config["params"]["peak"] == PEAK_RADIUS
+    readings = result.metrics["px_by_reading"]
+    assert readings[str(PEAK_RADIUS)] < readings["0"]
+    assert any("within 3 cells of each heatmap's peak" in n for n in result.notes)
+    manifest, model = load_model_file(result.model_path)
+    assert manifest["architecture"]["params"]["peak"] == PEAK_RADIUS
+    assert [layer.peak for layer in soft_argmax_layers(model)] == [PEAK_RADIUS]
+    # A run from that model: its weights fit (the reading holds none), chosen anew.
+    monkeypatch.setattr(train_module, "mean_px_error", real)
+    again = train(data, TrainConfig(**TINY, epochs=1, warm_start=str(result.model_path)))
+    assert again.status == "finished" and "px_by_reading" in again.metrics
+    # Asked for, the reading is not chosen.
+    fixed = TrainConfig(**TINY, epochs=1)
+    fixed.params["peak"], fixed.overrides["peak"] = 0, 0
+    kept = train(data, fixed)
+    assert kept.config["params"]["peak"] == 0 and "px_by_reading" not in kept.metrics
 
 def test_a_model_of_other_keypoints_cannot_start_a_run(demo, tmp_path):
     _, data = demo
