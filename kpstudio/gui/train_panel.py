@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
+    QGridLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -74,11 +74,13 @@ class TrainPanel(QWidget):
             "and corrected labels join within an epoch, each better model becomes the active "
             "one, and dragging a suggestion re-places the others (Stop ends it)")  # fmt: skip
         self.assist_button.clicked.connect(self._on_assist_button_clicked)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.train_button)
-        buttons.addWidget(self.assist_button)
-        buttons.addWidget(self.stop_button)
-        buttons.addWidget(self.plan_button)
+        # Two rows of two: in one row of four the dock's usual width (a 1366-px screen) cut
+        # the last button off.
+        buttons = QGridLayout()
+        buttons.addWidget(self.train_button, 0, 0)
+        buttons.addWidget(self.assist_button, 0, 1)
+        buttons.addWidget(self.stop_button, 1, 0)
+        buttons.addWidget(self.plan_button, 1, 1)
 
         self.progress = QProgressBar()
         self.status = QLabel("")
