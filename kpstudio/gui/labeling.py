@@ -77,12 +77,13 @@ class LabelingController(QObject):
         self._switch_object(max(labeled) + 1)
         return self.instance
 
-    def objects(self) -> list[int]:
+    def objects(self, labels=None) -> list[int]:
         """The instance numbers of the image's objects, with the one edited now (which may have
-        no point yet)."""
+        no point yet); `labels`: the image's labels, when already read."""
         if self.image_id is None:
             return [self.instance]
-        return sorted({lab.instance for lab in self.doc.labels(self.image_id)} | {self.instance})
+        labels = self.doc.labels(self.image_id) if labels is None else labels
+        return sorted({lab.instance for lab in labels} | {self.instance})
 
     def next_object(self, step: int = 1) -> int:
         """Edit the next (step 1) or previous (-1) object of this image, cycling; returns it."""
@@ -218,7 +219,7 @@ class LabelingController(QObject):
             self.objects_changed.emit(0, 1)
             return
         labels = self.doc.labels(self.image_id)
-        objects = sorted({lab.instance for lab in labels} | {self.instance})
+        objects = self.objects(labels)
         self.objects_changed.emit(objects.index(self.instance), len(objects))
         markers = [Marker(lab.instance, lab.keypoint, lab.x, lab.y, int(lab.visibility))
                    for lab in labels if lab.visibility != Visibility.ABSENT]  # fmt: skip

@@ -82,9 +82,10 @@ def predict_video_job(
         check_skeleton(model, keypoints, run_id)
         # Every progress report (one per batch) is a Task's cancel point: Cancel stops after
         # the batch written last, and the sink holds every frame up to it.
-        if is_multi_instance(model):
-            sink = TrackArraySink()
-            partial[:] = [model, sink, start]
+        multi = is_multi_instance(model)
+        sink = TrackArraySink() if multi else ArraySink()
+        partial[:] = [model, sink, start]
+        if multi:
             earlier, next_track = [], 0
             if before is not None and start:
                 earlier = before.track_rows(start - resume_frames(info.fps, None), start)
@@ -92,8 +93,6 @@ def predict_video_job(
             predict_video_instances(model, info, sink, start=start, progress=progress,
                                     earlier=earlier, next_track=next_track)  # fmt: skip
         else:
-            sink = ArraySink()
-            partial[:] = [model, sink, start]
             predict_video(model, info, sink, start=start, runtime=runtime, progress=progress)
         return model
 

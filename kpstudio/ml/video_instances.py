@@ -26,7 +26,14 @@ from kpstudio.core.labeled_video import LabeledVideoWriter
 from kpstudio.core.tracks import SmoothingParams, StreamingSmoother
 from kpstudio.core.video_frames import VideoInfo
 from kpstudio.ml.video_predict import SMOOTH_CHUNK
-from kpstudio.ml.video_stages import BATCH_SIZE, FrameReader, Renderer, StageTimes, run_stages
+from kpstudio.ml.video_stages import (
+    BATCH_SIZE,
+    FrameReader,
+    Renderer,
+    Sink,
+    StageTimes,
+    run_stages,
+)
 
 
 def is_multi_instance(predictor) -> bool:
@@ -107,7 +114,7 @@ def predict_video_instances(
                       on_end=on_end)  # fmt: skip
 
 
-class TrackArraySink:
+class TrackArraySink(Sink):
     """Keeps every row predict_video_instances writes (frame, track, xy, conf, score) and how
     far the video is done (`upto`: every frame before it was predicted, found animals or not);
     the player's whole-video answers are made from it."""
@@ -122,9 +129,6 @@ class TrackArraySink:
                            np.asarray(xy, np.float32), np.asarray(conf, np.float32),
                            np.asarray(scores, np.float32)))  # fmt: skip
         self.upto = upto
-
-    def checkpoint(self) -> None:
-        pass
 
     def rows(self) -> tuple[np.ndarray, ...]:
         """(frame (R,), track (R,), xy (R, K, 2), conf (R, K), score (R,)); R may be 0."""

@@ -185,27 +185,35 @@ def project(tmp_path, video):
     return folder
 
 
-def test_extract_outliers_adds_frames_spread_over_time_with_predictions(project, video):
-    from kpstudio.core.predictions import load_prediction
+def extract_outliers(project, video, count: int) -> list:
+    """Run `extract-frames --outliers COUNT`; the images it added, as (record, frame index)."""
     from kpstudio.core.project import Project
 
     with Project.open(project, readonly=True) as p:
         before = {r.id for r in p.images()}
-    assert main(["extract-frames", str(project), str(video), "--outliers", "5"]) == 0
+    assert main(["extract-frames", str(project), str(video), "--outliers", str(count)]) == 0
     with Project.open(project, readonly=True) as p:
-        added = [r for r in p.images() if r.id not in before]
-        assert len(added) == 5
-        indices = sorted(int(r.path.split("_")[-1].split(".")[0]) for r in added)
-        assert np.min(np.diff(indices)) >= FRAMES // (3 * 5)
-        for record in added:
+        return [(r, int(r.path.split("_")[-1].split(".")[0]))
+                for r in p.images() if r.id not in before]  # fmt: skip
+
+
+def test_extract_outliers_adds_frames_spread_over_time_with_predictions(project, video):
+    from kpstudio.core.predictions import load_prediction
+    from kpstudio.core.project import Project
+
+    added = extract_outliers(project, video, 5)
+    assert len(added) == 5
+    indices = sorted(index for _, index in added)
+    assert np.min(np.diff(indices)) >= FRAMES // (3 * 5)
+    with Project.open(project, readonly=True) as p:
+        for record, _ in added:
             assert record.status == "predicted"
             assert (project / record.path).is_file()
             xy, conf = load_prediction(p, record.id, "r1")
             assert xy.shape == (3, 2) and np.isfinite(xy).all() and np.isfinite(conf).all()
     # Asking again picks other frames, never the ones already added.
-    assert main(["extract-frames", str(project), str(video), "--outliers", "5"]) == 0
-    with Project.open(project, readonly=True) as p:
-        assert len(p.images()) == len(before) + 10
+    again = extract_outliers(project, video, 5)
+    assert len(again) == 5 and not {index for _, index in again} & set(indices)
 
 
 def test_extract_count_still_samples_evenly(project, video):
@@ -303,17 +311,13 @@ def test_extract_outliers_with_several_animals_stores_every_animal_found(
 
     monkeypatch.setattr(predictor_module.Predictor, "from_file",
                         classmethod(lambda cls, path: TwoDots()))  # fmt: skip
+    added = extract_outliers(project, video, 3)
+    assert len(added) == 3
     with Project.open(project, readonly=True) as p:
-        before = {r.id for r in p.images()}
-    assert main(["extract-frames", str(project), str(video), "--outliers", "3"]) == 0
-    with Project.open(project, readonly=True) as p:
-        added = [r for r in p.images() if r.id not in before]
-        assert len(added) == 3
-        for record in added:
+        for record, index in added:
             assert record.status == "predicted"
             objects = load_objects(p, record.id, "r1")
             assert len(objects) == 2  # the dot and the other animal, each its own instance
-            index = int(record.path.split("_")[-1].split(".")[0])
             dot_x = 10 + 2 * index + 0.5
             assert any(abs(xy[1, 0] - dot_x) < 1.5 for xy, _ in objects)
 
