@@ -107,6 +107,13 @@ class Task(QObject):
         # then called cancel_and_wait on a deleted Task (a segfault in PySide's error path).
         self.ended.emit()
         self.dialog.deleteLater()
+        # Out of the parent's children first: deleting this Task releases the callbacks
+        # connected to it, and when one of them held the last reference to the parent window
+        # (a window dropped while its task ran), Python deleted that window in the middle of
+        # this Task's destructor, and the window deleted this Task a second time (a segfault
+        # in QObject::~QObject, about one run in ten of tests/gui/test_tasks.py). Without a
+        # parent the Task is Python's until deleteLater runs.
+        self.setParent(None)
         self.deleteLater()
 
     @Slot()

@@ -86,3 +86,63 @@ def test_a_tasks_thread_is_over_before_its_owner_hears_it_ended(qtbot):
     go.set()
     qtbot.waitUntil(lambda: window.tasks == [] and bool(seen), timeout=10_000)
     assert seen == [True]
+
+
+WINDOW_DROPPED_WHILE_ITS_TASK_RAN = """
+import threading
+from PySide6.QtCore import QCoreApplication, QEvent
+from PySide6.QtWidgets import QApplication, QWidget
+from kpstudio.gui.tasks import start_task
+
+app = QApplication([])
+
+
+def start():
+    window = QWidget()  # dropped by its maker: the task's callbacks hold it last
+    window.tasks = []
+    start_task(window, "Quick…", lambda progress, should_stop: 1, lambda result: None)
+    while window.tasks:
+        app.processEvents()
+        threading.Event().wait(0.001)
+
+
+start()
+QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # the Task's deleteLater
+app.processEvents()
+print("survived")
+"""
+
+
+def test_a_window_whose_last_reference_is_its_tasks_callback_survives_the_tasks_end(tmp_path):
+    """Deleting an ended Task releases its callbacks; when one held the last reference to the
+    Task's parent window, Python deleted the window inside the Task's destructor and the window
+    deleted the Task again (a segfault, about one run in ten of this file after the studio
+    tests). In a child process, so that a crash is a failed test and not a dead suite."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "window_dropped.py"
+    script.write_text(WINDOW_DROPPED_WHILE_ITS_TASK_RAN)
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(repo)}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and "survived" in done.stdout, done.stderr[-2000:]
+
+
+def test_an_ended_task_is_deleted(qtbot):
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QWidget
+    from shiboken6 import Shiboken
+
+    from kpstudio.gui.tasks import start_task
+
+    window = QWidget()
+    window.tasks = []
+    qtbot.addWidget(window)
+    task = start_task(window, "Quick…", lambda progress, should_stop: 1, lambda _: None)
+    qtbot.waitUntil(lambda: window.tasks == [], timeout=10_000)
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not Shiboken.isValid(task) and window.findChildren(type(task)) == []
