@@ -70,7 +70,8 @@ def check_manifest(m: Any, path: Path) -> None:
         )
     params = arch.get("params")
     if not isinstance(params, dict) or not all(
-        isinstance(key, str) and key.isidentifier() and _is_scalar(v) for key, v in params.items()
+        isinstance(key, str) and key.isidentifier() and (_is_scalar(v) or key == "relations")
+        for key, v in params.items()  # relations: rows of numbers, checked by the layout
     ):
         raise bad(f"has invalid architecture parameters {quote(params)}")
     size = m.get("input_size")

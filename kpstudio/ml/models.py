@@ -15,6 +15,8 @@ import weakref
 import keras
 from keras import layers, ops
 
+from kpstudio.ml.soft_argmax import SoftArgmax, cell_centres  # noqa: F401  (re-exported)
+
 ARCHITECTURES = ("default", "seed")
 HEATMAP_LAYER = "heatmaps"  # the default model's logits, used by the training loss
 HEATMAP_STRIDE = 4  # input pixels per heatmap cell in the default model (its usual head)
@@ -25,80 +27,6 @@ HEATMAP_SIGMA = 1.0  # the training target's Gaussian width, in cells (kpstudio.
 PEAK_RADIUS = round(3 * HEATMAP_SIGMA)
 MAX_CONTEXT = 4  # context blocks at stride 32 (weight_layout.MAX_CONTEXT)
 CONTEXT_DILATION = 2
-
-
-@keras.saving.register_keras_serializable(package="kpstudio")
-class SoftArgmax(layers.Layer):
-    """Heatmap logits (B, h, w, K) → (B, K, 3): expected x, y in input pixels + confidence.
-
-    Integral regression: a spatial softmax turns each map into a probability distribution and
-    its mean is the coordinate, so training can regress coordinates directly yet keep the
-    spatial inductive bias of heatmaps. Confidence is the probability mass near that mean
-    (a Gaussian window of `window` cells): 1 for a sharp single peak, low for a spread or
-    split distribution.
-
-    `peak` > 0: at inference (training false or unset) the mean is taken around the highest
-    peak only, within `peak` cells of its row and column. A map that also lights up elsewhere
-    (a second paw that looks alike, the other view of a mirror rig) then answers at its best
-    peak instead of somewhere between the two, and the softmax's long tails no longer pull the
-    answer towards the middle of the map; but where a map is wide rather than split, its
-    argmax cell is noisier than its mean. Which reading a model gets is chosen on its val
-    images when training ends (kpstudio.ml.peak_reading). The confidence always divides by the
-    whole map, so a split map keeps its low confidence. Training always takes the mean over
-    the whole map, whose gradient reaches every cell.
-    """
-
-    def __init__(self, stride: int, window: float = 1.5, peak: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.stride = int(stride)
-        self.window = float(window)
-        self.peak = int(peak)  # read within this many cells of the peak at inference; 0: all
-
-    def call(self, logits, training=None):
-        # Each keypoint's (h, w) map is walked as few times as possible: the exponentials once,
-        # then reduced to x and y marginals; normalising and the confidence window (a separable
-        # Gaussian) work on those marginals, not on full maps. Head and loss, forward and
-        # backward, for 16 inputs × 68 keypoints × 40² cells: ~80 ms with full maps (the
-        # probabilities, a window and a target map per keypoint), ~45 ms so (2 loaded cores).
-        peak = ops.max(logits, axis=(1, 2), keepdims=True)
-        e = ops.exp(logits - ops.stop_gradient(peak))  # (B, h, w, K), unnormalised
-        shape = ops.shape(logits)
-        xs = cell_centres(shape[2], self.stride)
-        ys = cell_centres(shape[1], self.stride)
-        total = ops.sum(e, axis=(1, 2))  # (B, K)
-        near = e if training or not self.peak else e * self._around_peak(logits, peak, self.peak)
-        along_x = ops.sum(near, axis=1)  # (B, w, K)
-        along_y = ops.sum(near, axis=2)  # (B, h, K)
-        mass = ops.sum(along_x, axis=1)  # (B, K): the total, or the mass around the peak
-        x = ops.sum(along_x * xs[None, :, None], axis=1) / mass
-        y = ops.sum(along_y * ys[None, :, None], axis=1) / mass
-        gx = self._window(xs, x)  # (B, w, K)
-        gy = self._window(ys, y)  # (B, h, K)
-        confidence = ops.sum(ops.sum(e * gx[:, None], axis=2) * gy, axis=1) / total
-        return ops.stack([x, y, confidence], axis=-1)
-
-    @staticmethod
-    def _around_peak(logits, peak, radius: int):
-        """(B, h, w, K) 0/1: the cells within `radius` rows and columns of a map's highest
-        cell (of all of them, if several tie: a flat map keeps the whole map)."""
-        at_peak = ops.cast(logits >= peak, "float32")
-        size = 2 * radius + 1
-        rows = ops.max_pool(ops.max(at_peak, axis=2), size, 1, "same")  # (B, h, K)
-        cols = ops.max_pool(ops.max(at_peak, axis=1), size, 1, "same")  # (B, w, K)
-        return rows[:, :, None, :] * cols[:, None, :, :]
-
-    def _window(self, centres, mean):
-        d = (centres[None, :, None] - mean[:, None, :]) / self.stride
-        return ops.exp(-(d * d) / (2.0 * self.window**2))
-
-    def get_config(self):
-        return {**super().get_config(), "stride": self.stride, "window": self.window,
-                "peak": self.peak}
-
-
-def cell_centres(n, stride: int):
-    """Centres of n heatmap cells in input pixels: cell j covers [j*stride, (j+1)*stride)."""
-    return (ops.cast(ops.arange(n), "float32") + 0.5) * stride
 
 
 @keras.saving.register_keras_serializable(package="kpstudio")
@@ -216,7 +144,7 @@ def hinted(model: keras.Model) -> keras.Model | None:
 def build_default(
     num_keypoints: int, input_size: int = 256, width: int = 16, decoder: int = 48,
     bn_momentum: float = 0.9, stride: int = HEATMAP_STRIDE, hints: bool = False,
-    context: int = 0, peak: int = 0,
+    context: int = 0, peak: int = 0, relations=(),
 ) -> keras.Model:  # fmt: skip
     """Heatmaps at stride 4 from a plain convolutional encoder (to stride 32 for context: left
     vs right needs to see the whole animal) and a feature-pyramid decoder, then SoftArgmax.
@@ -250,8 +178,10 @@ def build_default(
     can be told apart by what lies across the object (a side view's near and far paw by the
     mirror view below it). At 10×10 cells they cost little. 0 builds the model as before.
 
-    peak (chosen on the val images when training ends): SoftArgmax's reading at inference,
-    around each map's peak (that many cells) or over the whole map (0). No weights."""
+    peak and relations (chosen on the val images when training ends): SoftArgmax's reading
+    at inference, around each map's peak (that many cells) or over the whole map (0), and the
+    keypoint relations it reads each map a second time with (kpstudio.core.keypoint_relations).
+    No weights."""
     if stride not in HEATMAP_STRIDES:
         raise ValueError(f"the heatmap stride must be one of {HEATMAP_STRIDES}, not {stride}")
     if input_size is not None and input_size % 32:
@@ -261,7 +191,7 @@ def build_default(
         raise ValueError(f"context must be 0 to {MAX_CONTEXT}, not {context}")
     if hints:
         return _build_hinted(num_keypoints, input_size, width, decoder, bn_momentum, stride,
-                             context, peak)  # fmt: skip
+                             context, peak, relations)  # fmt: skip
 
     # Layers are made in this exact order: weight files name them by it (files saved by
     # earlier versions must keep loading).
@@ -290,13 +220,13 @@ def build_default(
         p = layers.UpSampling2D(2, interpolation="bilinear")(p)
         p = layers.ReLU()(layers.Add()([p, conv(x, decoder, 1, relu=False)]))
     heat = layers.Conv2D(num_keypoints, 1, name=HEATMAP_LAYER)(p)
-    outputs = SoftArgmax(stride=stride, peak=peak, name="soft_argmax")(heat)
+    outputs = SoftArgmax(stride=stride, peak=peak, relations=relations, name="soft_argmax")(heat)
     return keras.Model(inputs, outputs, name="default")
 
 
 def _build_hinted(
     k: int, input_size, width: int, decoder: int, momentum: float, stride: int, context: int,
-    peak: int,
+    peak: int, relations=(),
 ):
     """build_default with hints: the same network, its decoder built once as layer objects and
     applied twice, without hints (the returned model) and with them (its `hinted` twin)."""
@@ -333,7 +263,7 @@ def _build_hinted(
                                        kernel_initializer="zeros", name=f"hints_{level}")
                   for level in (16, 8)}  # fmt: skip
     heat_conv = layers.Conv2D(k, 1, name=HEATMAP_LAYER)
-    soft_argmax = SoftArgmax(stride=stride, peak=peak, name="soft_argmax")
+    soft_argmax = SoftArgmax(stride=stride, peak=peak, relations=relations, name="soft_argmax")
 
     def decode(hint_points):
         p = top

@@ -17,10 +17,17 @@ from collections.abc import Callable
 
 import keras
 
+from kpstudio.core.keypoint_relations import describe as describe_relations
+from kpstudio.core.keypoint_relations import fit_relations, scaled
 from kpstudio.ml.evaluate import make_infer, mean_px_error, predict_letterboxed
 from kpstudio.ml.models import PEAK_RADIUS, SoftArgmax
 
 READINGS = (0, PEAK_RADIUS)  # cells around the peak; 0: the whole map
+# The relations' prior, in multiples of the spread the training labels leave around each line:
+# that spread is measured on the labels, where the source keypoint is exact; at inference the
+# source is itself a prediction, and the line was picked as the best of 2K - 2. On lp_mirror
+# (same weights, val): 1× 5.01 px, 2× 3.83, 3× 3.58, 4× 3.53, 6× 3.67, none 4.34.
+PRIOR_FACTORS = (2.0, 4.0)
 
 
 def soft_argmax_layers(*models: keras.Model) -> list[SoftArgmax]:
@@ -37,36 +44,81 @@ def soft_argmax_layers(*models: keras.Model) -> list[SoftArgmax]:
     return found
 
 
-def choose_peak(models: list[keras.Model], validate: Callable[[], float]) -> tuple[int, dict]:
-    """Set on every SoftArgmax layer of `models` the reading with the lower val error and
-    return (that reading, {reading: val mean px}). `validate()` must trace its graphs anew on
-    each call: a traced graph keeps the reading it was traced with."""
-    layers = soft_argmax_layers(*models)
-    tried: dict[int, float] = {}
-    for peak in READINGS:
-        for layer in layers:
-            layer.peak = peak
-        tried[peak] = float(validate())
-    best = min(READINGS, key=lambda p: (tried[p] if math.isfinite(tried[p]) else math.inf, p))
+def set_reading(layers: list[SoftArgmax], peak: int, relations: list) -> None:
     for layer in layers:
-        layer.peak = best
+        layer.peak, layer.relations = peak, [list(row) for row in relations]
+
+
+def choose_reading(models: list[keras.Model], validate: Callable[[], float], peaks=READINGS,
+                   relations: list | None = None, factors=(), plain: bool = True,
+                   ) -> tuple[tuple, dict]:  # fmt: skip
+    """Set on every SoftArgmax layer of `models` the reading with the lower val error: each of
+    `peaks`, without the relations' prior (unless `plain` is false) and with it at each of
+    `factors` times their spread. Returns ((peak, factor), {(peak, factor): val mean px});
+    factor 0 is no prior. Ties go to no prior, then to the whole map. `validate()` must trace
+    its graphs anew on each call: a traced graph keeps the reading it was traced with."""
+    layers = soft_argmax_layers(*models)
+    options = [(peak, 0.0) for peak in peaks] if plain or not relations else []
+    if relations:
+        options += [(peak, float(f)) for f in factors for peak in peaks]
+    tried: dict[tuple, float] = {}
+    for peak, factor in options:
+        set_reading(layers, peak, scaled(relations, factor) if factor else [])
+        tried[(peak, factor)] = float(validate())
+    best = min(options, key=lambda o: (tried[o] if math.isfinite(tried[o]) else math.inf,
+                                       o[1], o[0]))  # fmt: skip
+    set_reading(layers, best[0], scaled(relations, best[1]) if best[1] else [])
     return best, tried
 
 
-def describe(peak: int, tried: dict) -> str:
+def label(peak: int, factor: float) -> str:
+    """The key of a reading in a run's metrics (`px_by_reading`): "0" the whole map, "3"
+    around the peak, "3/prior4" with the relations' prior at 4× their spread."""
+    return f"{peak}/prior{factor:g}" if factor else str(peak)
+
+
+def describe(best: tuple, tried: dict, relations: list, keypoints: list[str]) -> str:
     """A sentence for the run's notes."""
-    whole, around = tried.get(0, math.nan), tried.get(PEAK_RADIUS, math.nan)
-    if peak:
-        return (f"keypoints are read within {peak} cells of each heatmap's peak: {around:.2f} px "
-                f"on val, against {whole:.2f} px over the whole map")  # fmt: skip
-    return (f"keypoints are read over each whole heatmap: {whole:.2f} px on val, against "
-            f"{around:.2f} px around its peak")  # fmt: skip
+    peak, factor = best
+    where = (f"within {peak} cells of each heatmap's peak" if peak else "over each whole heatmap")
+    px = tried[best]
+    plain = min((v for (p, f), v in tried.items() if not f), default=math.nan)
+    if factor:
+        return (f"keypoints are read {where}, guided by {len(relations)} relations between "
+                f"keypoint coordinates learned from the training labels, at {factor:g}× their "
+                f"spread ({describe_relations(relations, keypoints)}): {px:.2f} px on val, "
+                f"against {plain:.2f} px without them")  # fmt: skip
+    others = ", ".join(f"{v:.2f} px {_words(o)}" for o, v in tried.items() if o != best)
+    return f"keypoints are read {where}: {px:.2f} px on val" + (f", against {others}"
+                                                               if others else "")  # fmt: skip
 
 
-def choose_for_run(cfg, model, top_down, cache, data, val_idx, notes):
+def _words(option: tuple) -> str:
+    peak, factor = option
+    where = "around its peak" if peak else "over the whole map"
+    return f"{where} with the relations at {factor:g}× their spread" if factor else where
+
+
+def choose_for_run(cfg, model, top_down, cache, data, val_idx, notes, train_idx=None):
     """train()'s last step: keep the reading with the lower val error on the trained model
     (and a top-down run's pose model); it goes into `cfg.params`, so into the model file.
-    Returns (a fresh inference function for the final evaluation, {reading: val mean px})."""
+    The relations' prior is fitted on the training images' labels in the network's input
+    pixels; a top-down model's pose model sees crops, so it gets none for now. `--set peak=N`
+    and `--set prior=F` fix either choice. Returns (a fresh inference function for the final
+    evaluation, or None for a top-down run; {label: val mean px}), or None when nothing is
+    left to choose."""
+    peaks = (cfg.params.get("peak", 0),) if "peak" in cfg.overrides else READINGS
+    relations: list = []
+    factors: tuple = ()
+    if not top_down and train_idx is not None:
+        fixed = cfg.overrides.get("prior")
+        factors = PRIOR_FACTORS if fixed is None else ((fixed,) if fixed > 0 else ())
+        if factors:
+            stride = cfg.params.get("stride", 4)
+            relations = fit_relations(cache.xy[train_idx], cache.weight[train_idx] > 0,
+                                      min_sd=stride / 2)  # fmt: skip
+    if len(peaks) == 1 and not relations:
+        return None
     if top_down:
         def validate():
             top_down.forget_traces()
@@ -76,12 +128,17 @@ def choose_for_run(cfg, model, top_down, cache, data, val_idx, notes):
             return mean_px_error(predict_letterboxed(make_infer(model), cache, val_idx), data,
                                  val_idx)  # fmt: skip
     models = [model, top_down.pose] if top_down else [model]
-    peak, tried = choose_peak(models, validate)
-    cfg.params = {k: v for k, v in cfg.params.items() if k != "peak"}  # a copy: never the caller's
-    if peak:
-        cfg.params["peak"] = peak
-    notes.append(describe(peak, tried))
+    best, tried = choose_reading(models, validate, peaks, relations, factors,
+                                 plain="prior" not in cfg.overrides)  # fmt: skip
+    # A copy: never the caller's.
+    cfg.params = {k: v for k, v in cfg.params.items() if k not in ("peak", "relations")}
+    if best[0] or "peak" in cfg.overrides:
+        cfg.params["peak"] = best[0]
+    if best[1]:
+        cfg.params["relations"] = scaled(relations, best[1])
+    notes.append(describe(best, tried, relations, list(data.skeleton.keypoints)))
+    readings = {label(*o): v for o, v in tried.items()}
     if top_down:
         top_down.forget_traces()
-        return None, tried
-    return make_infer(model), tried
+        return None, readings
+    return make_infer(model), readings

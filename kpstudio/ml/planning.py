@@ -15,7 +15,9 @@ from kpstudio.ml.config import Augmentation, TrainConfig
 
 # Settings the plan makes and `--set` accepts, beyond the augmentation fields.
 PLANNED = ("input_size", "crop_size", "stride", "context", "batch_size", "epochs", "top_down")
-OTHER = ("learning_rate", "patience", "seed", "hints", "peak")
+# prior: how many times the labels' spread the keypoint relations' prior is (0: none); it
+# fixes what the run would choose on its val images (kpstudio.ml.peak_reading).
+OTHER = ("learning_rate", "patience", "seed", "hints", "peak", "prior")
 AUGMENTATION = tuple(f.name for f in dataclasses.fields(Augmentation))
 
 
@@ -81,9 +83,14 @@ def parse_setting(config: TrainConfig, text: str) -> TrainConfig:
         value = _parse(raw, type(current), key)
         out.augmentation = dataclasses.replace(config.augmentation, **{field: value})
     elif key in PLANNED + OTHER:
-        kind = {"learning_rate": float, "top_down": bool, "hints": bool}.get(key, int)
+        kind = {"learning_rate": float, "top_down": bool, "hints": bool,
+                "prior": float}.get(key, int)  # fmt: skip
         value = _parse(raw, kind, key)
-        if key == "hints" and not value:  # the architecture's default: params stay plain
+        if key == "prior":  # only an override: the run reads it when it chooses its reading
+            if not 0 <= value <= 100:
+                raise ValueError("prior must be 0 (none) or how many times the labels' spread "
+                                 "the relations' prior is, up to 100")  # fmt: skip
+        elif key == "hints" and not value:  # the architecture's default: params stay plain
             out.params.pop("hints", None)
         elif key in ("stride", "hints", "context", "peak"):  # architecture parameters
             out.params[key] = value

@@ -335,14 +335,16 @@ def train(
         checkpoint.save(run_dir, model, optimizer, state)
     model.set_weights(best_weights)
     readings = None
-    if cfg.arch == "default" and "peak" not in cfg.overrides and len(val_idx):
-        infer, readings = choose_for_run(cfg, model, top_down, cache, data, val_idx, notes)
+    chosen = (choose_for_run(cfg, model, top_down, cache, data, val_idx, notes, train_idx)
+              if cfg.arch == "default" and len(val_idx) else None)  # fmt: skip
+    if chosen is not None:
+        infer, readings = chosen
     if top_down:
         metrics = top_down.evaluate(val_idx)
     else:
         metrics = evaluation_report(predict_letterboxed(infer, cache, val_idx), data, val_idx)
-    if readings:  # val mean px with each heatmap reading: "0" the whole map, "3" around peaks
-        metrics["px_by_reading"] = {str(k): v for k, v in readings.items()}
+    if readings:  # val mean px by heatmap reading (kpstudio.ml.peak_reading.label)
+        metrics["px_by_reading"] = readings
     metrics["split"] = "val" if len(data.indices("val")) else "train"
     metrics["best_epoch"] = state.best_epoch  # 0: the model it started from was kept
     metrics["replicas"] = replicas

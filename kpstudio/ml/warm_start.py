@@ -35,7 +35,8 @@ def check_warm_start(path: str | Path, arch: str, params: dict, keypoints, top_d
 
 
 def _weighted(params: dict) -> dict:
-    """The parameters that shape the weights: a run chooses its heatmap reading ("peak") anew."""
+    """The parameters that shape the weights: a run chooses its heatmap reading ("peak",
+    "relations") anew."""
     return {k: v for k, v in dict(params).items() if k not in WEIGHTLESS_PARAMS}
 
 

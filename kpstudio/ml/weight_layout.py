@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kpstudio.core.keypoint_relations import check_relations
+
 # Bounds on what a model file may ask for. The studio trains default models at width 16,
 # decoder 48 and 256–320 px inputs; these leave 8× headroom on width and 3× on input side
 # while keeping one model's weights a few hundred MB at most and one image's activations
@@ -30,11 +32,13 @@ DEFAULT_PARAMS = {
     "hints": False,
     "context": 0,
     "peak": 0,
+    "relations": [],
 }  # build_default's
 HEATMAP_STRIDES = (4, 2)  # models.HEATMAP_STRIDES (a test keeps them equal)
 MAX_CONTEXT = 4  # models.MAX_CONTEXT
 MAX_PEAK = 16  # cells around the peak a keypoint is read within (0: the whole map)
-WEIGHTLESS_PARAMS = ("peak",)  # parameters that change no weight (the heatmap reading)
+# Parameters that change no weight: how the heatmaps are read (chosen anew by each run).
+WEIGHTLESS_PARAMS = ("peak", "relations")
 _INT_PARAMS = {"width": (1, MAX_WIDTH), "decoder": (1, MAX_DECODER)}
 
 
@@ -71,6 +75,9 @@ def check_architecture(name: str, params: dict, num_keypoints: int, input_size: 
         peak = params.get("peak", DEFAULT_PARAMS["peak"])
         if not _is_int(peak) or not 0 <= peak <= MAX_PEAK:
             raise LayoutError(f"peak must be a whole number from 0 to {MAX_PEAK}")
+        why = check_relations(params.get("relations", []), num_keypoints)
+        if why:
+            raise LayoutError(why)
         if not isinstance(params.get("hints", False), bool):
             raise LayoutError("hints must be true or false")
         if input_size % 32 or not 32 <= input_size <= MAX_INPUT_SIZE:

@@ -87,17 +87,21 @@ def test_a_model_with_context_blocks_exports_and_agrees(tmp_path):
 
 
 
-def test_a_model_read_around_its_peaks_exports_and_agrees(tmp_path):
-    """The peak reading (an argmax and a window in the graph) converts to every runtime."""
+def test_a_model_read_around_its_peaks_and_guided_by_relations_exports_and_agrees(tmp_path):
+    """The peak reading (an argmax and a window in the graph) converts to every runtime..."""
     from kpstudio.ml.models import PEAK_RADIUS
     from kpstudio.ml.peak_reading import soft_argmax_layers
 
-    params = {**PARAMS, "peak": PEAK_RADIUS}
+    # ... and so does the relations' second reading (a gather, a one-hot, a second softmax).
+    relations = [[1, 0, 0, 0, 1.0, 2.0, 6.0], [2, 1, 0, 0, -0.5, 40.0, 9.0]]
+    params = {**PARAMS, "peak": PEAK_RADIUS, "relations": relations}
     path = tmp_path / "peak.kpmodel"
-    save_model_file(path, tiny_model(2, peak=PEAK_RADIUS), arch="default", params=params,
-                    input_size=64, skeleton=Skeleton.create(["a", "b", "c"]))  # fmt: skip
+    save_model_file(path, tiny_model(2, peak=PEAK_RADIUS, relations=relations), arch="default",
+                    params=params, input_size=64,
+                    skeleton=Skeleton.create(["a", "b", "c"]))  # fmt: skip
     loaded = Predictor.from_file(path)
-    assert [layer.peak for layer in soft_argmax_layers(loaded.model)] == [PEAK_RADIUS]
+    layers = soft_argmax_layers(loaded.model)
+    assert [(layer.peak, layer.relations) for layer in layers] == [(PEAK_RADIUS, relations)]
     targets = ["model.tflite", "model.keras"]
     if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("tf2onnx"):
         targets.append("model.onnx")

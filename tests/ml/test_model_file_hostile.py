@@ -81,6 +81,20 @@ def test_an_enormous_model_is_refused_before_it_is_built(saved, tmp_path, never_
     refused(edited(saved, tmp_path / "huge.kpmodel", **changes), "do not fit")
 
 
+@pytest.mark.parametrize("relations,why", [
+    ([[7, 0, 0, 0, 1.0, 0.0, 2.0]], "names a keypoint"),
+    ([[1, 0, 0, 0, 1.0, 0.0, -1.0]], "spread above 0"),
+    ([[1, 0, 0, 0, 1.0, 0.0, 2.0]] * 7, "at most 6 rows"),
+    ([[1, 0, 0, 0, {"a": 1}, 0.0, 2.0]], "finite"),
+    ("relations", "a list"),
+])  # fmt: skip
+def test_relations_a_model_cannot_read_are_refused(saved, tmp_path, never_built, relations, why):
+    params = {**TINY_PARAMS, "relations": relations}
+    bad = edited(saved, tmp_path / "relations.kpmodel",
+                 architecture={"name": "default", "params": params})  # fmt: skip
+    refused(bad, why)
+
+
 def test_recorded_shapes_are_checked_before_building(saved, tmp_path, never_built):
     manifest = read_manifest(saved)
     manifest["weights"]["shapes"][0] = [3, 3, 3, 9]

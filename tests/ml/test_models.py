@@ -83,6 +83,30 @@ def test_read_around_the_peak_a_split_map_answers_at_its_higher_spot_not_between
     np.testing.assert_allclose(whole_map(tf.constant(logits)).numpy()[0, 0], whole, atol=1e-5)
 
 
+def test_a_map_split_between_look_alikes_answers_where_its_relation_says():
+    """Keypoint 1 (the far paw in the side view) lights up at two spots, the wrong one a little
+    brighter; keypoint 0 (the same paw in the mirror) is clear. The relation "1's x follows 0's
+    x" makes the second reading answer at the spot above 0, with the confidence of the split
+    map. Training and a layer without relations read as before."""
+    stride, h, w = 4, 16, 24
+    logits = np.full((1, h, w, 2), -20.0, np.float32)
+    logits[0, 12, 18, 0] = 9.0  # the mirror view: clear, at column 18
+    logits[0, 3, 4, 1], logits[0, 4, 18, 1] = 8.0, 7.5  # the side view: the look-alike brighter
+    relation = [1, 0, 0, 0, 1.0, 0.0, 2.0 * stride]  # 1's x = 0's x, ± 2 cells
+    guided = SoftArgmax(stride=stride, relations=[relation])
+    out = guided(tf.constant(logits)).numpy()[0]
+    np.testing.assert_allclose(out[1, :2], [(18 + 0.5) * stride, (4 + 0.5) * stride], atol=0.05)
+    np.testing.assert_allclose(out[0, :2], [(18 + 0.5) * stride, (12 + 0.5) * stride], atol=1e-3)
+    assert out[1, 2] < 0.5  # the map was split, and says so
+    plain = SoftArgmax(stride=stride)(tf.constant(logits)).numpy()[0]
+    assert abs(plain[1, 0] - out[1, 0]) > 20  # without it: towards the brighter look-alike
+    trained = guided(tf.constant(logits), training=True).numpy()[0]
+    np.testing.assert_allclose(trained, plain, atol=1e-5)
+    around = SoftArgmax(stride=stride, peak=PEAK_RADIUS, relations=[relation])
+    np.testing.assert_allclose(around(tf.constant(logits)).numpy()[0, 1, :2], out[1, :2],
+                               atol=0.05)  # fmt: skip
+
+
 def test_read_around_the_peak_one_peak_reads_as_the_whole_map_does_a_flat_map_its_middle():
     rng = np.random.default_rng(3)
     stride, h, w = 4, 20, 20

@@ -251,6 +251,7 @@ def test_a_run_keeps_the_heatmap_reading_with_the_lower_val_error(demo, monkeypa
     import kpstudio.ml.peak_reading as train_module  # where a run's end measures both readings
     from kpstudio.ml.models import PEAK_RADIUS
     from kpstudio.ml.peak_reading import soft_argmax_layers
+    from kpstudio.ml.planning import parse_setting
 
     _, data = demo
     real = train_module.mean_px_error
@@ -284,11 +285,13 @@ def test_a_run_keeps_the_heatmap_reading_with_the_lower_val_error(demo, monkeypa
     monkeypatch.setattr(train_module, "mean_px_error", real)
     again = train(data, TrainConfig(**TINY, epochs=1, warm_start=str(result.model_path)))
     assert again.status == "finished" and "px_by_reading" in again.metrics
-    # Asked for, the reading is not chosen.
-    fixed = TrainConfig(**TINY, epochs=1)
-    fixed.params["peak"], fixed.overrides["peak"] = 0, 0
+    # Asked for, the reading is not chosen (nor, with --set prior=0, the relations' prior).
+    fixed = parse_setting(parse_setting(TrainConfig(**TINY, epochs=1), "peak=0"), "prior=0")
     kept = train(data, fixed)
     assert kept.config["params"]["peak"] == 0 and "px_by_reading" not in kept.metrics
+    fixed_peak = train(data, parse_setting(TrainConfig(**TINY, epochs=1), "peak=3"))
+    assert fixed_peak.config["params"]["peak"] == PEAK_RADIUS
+    assert {k.split("/")[0] for k in fixed_peak.metrics["px_by_reading"]} == {"3"}
 
 def test_a_model_of_other_keypoints_cannot_start_a_run(demo, tmp_path):
     _, data = demo
@@ -316,3 +319,57 @@ def test_labels_added_while_training_join_the_next_epoch(demo):
     assert [e.batches for e in started if e.batch == 1] == [before, before, after, after]
     assert any("labels changed at epoch 2" in n for n in result.notes)
     assert result.metrics["images"] == len(data.indices("val"))
+
+
+def test_a_run_keeps_the_keypoint_relations_prior_where_val_says_it_helps(demo, monkeypatch):
+    """With relations fitted on the training labels, each reading is also measured with their
+    prior at 2× and 4× their spread; the better one goes into the model file, whose layer reads
+    with it, and a run from that model may choose anew. `--set prior=0` measures none."""
+    import kpstudio.ml.peak_reading as reading_module
+    from kpstudio.ml.peak_reading import soft_argmax_layers
+    from kpstudio.ml.planning import parse_setting
+
+    _, data = demo
+    relation = [1, 0, 0, 0, 1.0, 2.0, 3.0]
+    fitted_on = []
+
+    def fit(xy, visible, min_sd):
+        fitted_on.append(len(xy))
+        return [relation]
+
+    real = reading_module.mean_px_error
+    models_seen, seen = [], []
+    real_make_infer = reading_module.make_infer
+
+    def spy_make_infer(model, *a, **kw):
+        models_seen[:] = [model]
+        return real_make_infer(model, *a, **kw)
+
+    def prior_at_four_wins(pred, data_, idx):
+        layer = soft_argmax_layers(*models_seen)[0]
+        seen.append((layer.peak, [row[6] for row in layer.relations]))
+        return real(pred, data_, idx) * (0.5 if [r[6] for r in layer.relations] == [12.0] else 1)
+
+    monkeypatch.setattr(reading_module, "fit_relations", fit)
+    monkeypatch.setattr(reading_module, "mean_px_error", prior_at_four_wins)
+    monkeypatch.setattr(reading_module, "make_infer", spy_make_infer)
+    result = train(data, TrainConfig(**TINY, epochs=2))
+    assert fitted_on == [len(data.indices("train"))]  # the training images' labels
+    assert seen == [(0, []), (3, []), (0, [6.0]), (3, [6.0]), (0, [12.0]), (3, [12.0])]
+    chosen = [[*relation[:6], 12.0]]
+    assert result.config["params"]["relations"] == chosen
+    assert set(result.metrics["px_by_reading"]) == {"0", "3", "0/prior2", "3/prior2",
+                                                    "0/prior4", "3/prior4"}  # fmt: skip
+    assert any("guided by 1 relations" in n and "at 4× their spread" in n for n in result.notes)
+    manifest, model = load_model_file(result.model_path)
+    assert manifest["architecture"]["params"]["relations"] == chosen
+    assert [layer.relations for layer in soft_argmax_layers(model)] == [chosen]
+    # A run from that model: its weights fit (the relations hold none); it chooses anew.
+    monkeypatch.setattr(reading_module, "mean_px_error", real)
+    again = train(data, TrainConfig(**TINY, epochs=1, warm_start=str(result.model_path)))
+    assert again.status == "finished" and "0/prior4" in again.metrics["px_by_reading"]
+    # --set prior=0: no prior measured, and none kept.
+    none = parse_setting(TrainConfig(**TINY, epochs=1), "prior=0")
+    off = train(data, none)
+    assert set(off.metrics["px_by_reading"]) == {"0", "3"}
+    assert "relations" not in off.config["params"]
