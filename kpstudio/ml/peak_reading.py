@@ -8,6 +8,12 @@ model, 4.58 → 4.69 px mean (its median and AP improved). Neither reading suits
 so each run measures both on its val images and keeps the lower mean px error (the whole map
 on a tie: the reading every model had before). The weights are the same either way; only the
 graph's last step differs, so nothing is retrained.
+
+Each reading is also measured with the keypoint relations' prior (kpstudio.core.
+keypoint_relations: the line from another coordinate that best predicts each keypoint's x and
+y on the training labels; SoftArgmax reads each map a second time weighted towards where the
+line puts it, as strongly as the source is sure of its own reading). lp_mirror, three models,
+same weights each, val: 4.19 → 3.47, 4.34 → 3.75, 4.28 → 3.46 px (see PRIOR_FACTORS).
 """
 
 from __future__ import annotations
@@ -25,9 +31,12 @@ from kpstudio.ml.models import PEAK_RADIUS, SoftArgmax
 READINGS = (0, PEAK_RADIUS)  # cells around the peak; 0: the whole map
 # The relations' prior, in multiples of the spread the training labels leave around each line:
 # that spread is measured on the labels, where the source keypoint is exact; at inference the
-# source is itself a prediction, and the line was picked as the best of 2K - 2. On lp_mirror
-# (same weights, val): 1× 5.01 px, 2× 3.83, 3× 3.58, 4× 3.53, 6× 3.67, none 4.34.
-PRIOR_FACTORS = (2.0, 4.0)
+# source is itself a prediction, and the line was picked as the best of 2K - 2. Measured on three
+# 10-minute lp_mirror models (same weights each, val, the better reading of the two): no prior
+# 4.19 / 4.34 / 4.28 px; unweighted at 2× / 3× / 4×: 3.82 / 3.59 / 3.54, 4.02 / 3.92 / 3.94,
+# 3.96 / 3.68 / 3.51; weighted by the source's confidence (SoftArgmax), at 2× / 3× / 4×:
+# 3.47 / 3.53 / 3.64, 3.80 / 3.75 / 3.75, 3.55 / 3.46 / 3.61.
+PRIOR_FACTORS = (2.0, 3.0)
 
 
 def soft_argmax_layers(*models: keras.Model) -> list[SoftArgmax]:

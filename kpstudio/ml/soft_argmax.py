@@ -26,8 +26,9 @@ class SoftArgmax(layers.Layer):
     `relations` (rows of kpstudio.core.keypoint_relations: keypoint, axis, source,
     source_axis, slope, intercept, sd, in input pixels): at inference each map is read once,
     then a second time with its logits plus a Gaussian log-prior along the axis of each of its
-    relations, centred where the source keypoint's first reading puts it. A map split between
-    the near and the far paw then answers at the one its other view agrees with.
+    relations, centred where the source keypoint's first reading puts it and weighted by that
+    reading's confidence. A map split between the near and the far paw then answers at the one
+    its other view agrees with.
 
     Which reading a model gets is chosen on its val images when training ends
     (kpstudio.ml.peak_reading). The confidence always divides by the whole map without the
@@ -57,14 +58,19 @@ class SoftArgmax(layers.Layer):
         total = ops.sum(e, axis=(1, 2))  # (B, K)
         x, y = self._read(e, logits, top, xs, ys, training)
         if self.relations and not training:
-            prior_x, prior_y = self._log_prior(x, y, xs, ys)
+            sure = self._confidence(e, total, x, y, xs, ys)
+            prior_x, prior_y = self._log_prior(x, y, sure, xs, ys)
             guided = logits + prior_x[:, None] + prior_y[:, :, None]
             guided_top = ops.max(guided, axis=(1, 2), keepdims=True)
             x, y = self._read(ops.exp(guided - guided_top), guided, guided_top, xs, ys, False)
+        confidence = self._confidence(e, total, x, y, xs, ys)
+        return ops.stack([x, y, confidence], axis=-1)
+
+    def _confidence(self, e, total, x, y, xs, ys):
+        """(B, K): each map's share of probability within the window around (x, y)."""
         gx = self._window(xs, x)  # (B, w, K)
         gy = self._window(ys, y)  # (B, h, K)
-        confidence = ops.sum(ops.sum(e * gx[:, None], axis=2) * gy, axis=1) / total
-        return ops.stack([x, y, confidence], axis=-1)
+        return ops.sum(ops.sum(e * gx[:, None], axis=2) * gy, axis=1) / total
 
     def _read(self, e, logits, top, xs, ys, training):
         """The mean of each map `e` (unnormalised probabilities), whole or around its peak."""
@@ -76,9 +82,11 @@ class SoftArgmax(layers.Layer):
         y = ops.sum(along_y * ys[None, :, None], axis=1) / mass
         return x, y
 
-    def _log_prior(self, x, y, xs, ys):
+    def _log_prior(self, x, y, sure, xs, ys):
         """(B, w, K) and (B, h, K): each keypoint's Gaussian log-prior along x and along y from
-        its relations (0 where it has none), around where the sources' readings put it."""
+        its relations (0 where it has none), around where the sources' readings put it, and
+        only as strong as each source's map is sure of its reading (`sure`, (B, K)): a source
+        the model cannot see well (an occluded paw) must not drag another keypoint along."""
         coords = ops.reshape(ops.stack([x, y], axis=-1), (-1, 2 * ops.shape(x)[1]))  # (B, 2K)
         out = []
         for axis, centres in ((0, xs), (1, ys)):
@@ -91,10 +99,11 @@ class SoftArgmax(layers.Layer):
                                     for i in (4, 5, 6))  # fmt: skip
             implied = ops.take(coords, sources, axis=1) * slope + intercept  # (B, R)
             d = (centres[None, :, None] - implied[:, None, :]) / sd  # (B, n, R)
+            weight = ops.take(sure, [r[2] for r in rows], axis=1)[:, None, :]  # (B, 1, R)
             # A one-hot (R, K) puts each row's log-prior into its keypoint's column.
             onehot = ops.one_hot(ops.array([r[0] for r in rows], dtype="int32"),
                                  x.shape[1], dtype="float32")  # fmt: skip
-            out.append(ops.einsum("bnr,rk->bnk", -0.5 * d * d, onehot))
+            out.append(ops.einsum("bnr,rk->bnk", -0.5 * d * d * weight, onehot))
         return out[0], out[1]
 
     @staticmethod

@@ -105,6 +105,13 @@ def test_a_map_split_between_look_alikes_answers_where_its_relation_says():
     around = SoftArgmax(stride=stride, peak=PEAK_RADIUS, relations=[relation])
     np.testing.assert_allclose(around(tf.constant(logits)).numpy()[0, 1, :2], out[1, :2],
                                atol=0.05)  # fmt: skip
+    # A source the model is unsure of (its map spread over many cells) barely guides.
+    unsure = logits.copy()
+    unsure[0, :, :, 0] = 0.0
+    unsure[0, 12, 18, 0] = 0.5
+    weak = guided(tf.constant(unsure)).numpy()[0]
+    assert weak[0, 2] < 0.05
+    assert abs(weak[1, 0] - plain[1, 0]) < 3  # as without the relation
 
 
 def test_read_around_the_peak_one_peak_reads_as_the_whole_map_does_a_flat_map_its_middle():

@@ -272,7 +272,8 @@ def test_a_run_keeps_the_heatmap_reading_with_the_lower_val_error(demo, monkeypa
 
     monkeypatch.setattr(train_module, "mean_px_error", around_peak_wins)
     monkeypatch.setattr(train_module, "make_infer", spy_make_infer)
-    result = train(data, TrainConfig(**TINY, epochs=2))
+    # The two readings alone (the relations' prior has its own test below).
+    result = train(data, parse_setting(TrainConfig(**TINY, epochs=2), "prior=0"))
     assert [peak for peak, _ in measured[-2:]] == [0, PEAK_RADIUS]  # both, at the end
     assert result.config["params"]["peak"] == PEAK_RADIUS
     readings = result.metrics["px_by_reading"]
@@ -323,7 +324,7 @@ def test_labels_added_while_training_join_the_next_epoch(demo):
 
 def test_a_run_keeps_the_keypoint_relations_prior_where_val_says_it_helps(demo, monkeypatch):
     """With relations fitted on the training labels, each reading is also measured with their
-    prior at 2× and 4× their spread; the better one goes into the model file, whose layer reads
+    prior at 2× and 3× their spread; the better one goes into the model file, whose layer reads
     with it, and a run from that model may choose anew. `--set prior=0` measures none."""
     import kpstudio.ml.peak_reading as reading_module
     from kpstudio.ml.peak_reading import soft_argmax_layers
@@ -348,26 +349,26 @@ def test_a_run_keeps_the_keypoint_relations_prior_where_val_says_it_helps(demo, 
     def prior_at_four_wins(pred, data_, idx):
         layer = soft_argmax_layers(*models_seen)[0]
         seen.append((layer.peak, [row[6] for row in layer.relations]))
-        return real(pred, data_, idx) * (0.5 if [r[6] for r in layer.relations] == [12.0] else 1)
+        return real(pred, data_, idx) * (0.5 if [r[6] for r in layer.relations] == [9.0] else 1)
 
     monkeypatch.setattr(reading_module, "fit_relations", fit)
     monkeypatch.setattr(reading_module, "mean_px_error", prior_at_four_wins)
     monkeypatch.setattr(reading_module, "make_infer", spy_make_infer)
     result = train(data, TrainConfig(**TINY, epochs=2))
     assert fitted_on == [len(data.indices("train"))]  # the training images' labels
-    assert seen == [(0, []), (3, []), (0, [6.0]), (3, [6.0]), (0, [12.0]), (3, [12.0])]
-    chosen = [[*relation[:6], 12.0]]
+    assert seen == [(0, []), (3, []), (0, [6.0]), (3, [6.0]), (0, [9.0]), (3, [9.0])]
+    chosen = [[*relation[:6], 9.0]]
     assert result.config["params"]["relations"] == chosen
     assert set(result.metrics["px_by_reading"]) == {"0", "3", "0/prior2", "3/prior2",
-                                                    "0/prior4", "3/prior4"}  # fmt: skip
-    assert any("guided by 1 relations" in n and "at 4× their spread" in n for n in result.notes)
+                                                    "0/prior3", "3/prior3"}  # fmt: skip
+    assert any("guided by 1 relations" in n and "at 3× their spread" in n for n in result.notes)
     manifest, model = load_model_file(result.model_path)
     assert manifest["architecture"]["params"]["relations"] == chosen
     assert [layer.relations for layer in soft_argmax_layers(model)] == [chosen]
     # A run from that model: its weights fit (the relations hold none); it chooses anew.
     monkeypatch.setattr(reading_module, "mean_px_error", real)
     again = train(data, TrainConfig(**TINY, epochs=1, warm_start=str(result.model_path)))
-    assert again.status == "finished" and "0/prior4" in again.metrics["px_by_reading"]
+    assert again.status == "finished" and "0/prior3" in again.metrics["px_by_reading"]
     # --set prior=0: no prior measured, and none kept.
     none = parse_setting(TrainConfig(**TINY, epochs=1), "prior=0")
     off = train(data, none)
