@@ -53,9 +53,12 @@ def soft_argmax_layers(*models: keras.Model) -> list[SoftArgmax]:
     return found
 
 
-def set_reading(layers: list[SoftArgmax], peak: int, relations: list) -> None:
+def set_reading(layers: list[SoftArgmax], peak: int, relations: list, factor: float) -> None:
+    """Each layer reads around its peak (`peak` cells; 0: the whole map), guided by
+    `relations` at `factor` times their spread (0: not guided)."""
+    rows = scaled(relations, factor) if factor else []
     for layer in layers:
-        layer.peak, layer.relations = peak, [list(row) for row in relations]
+        layer.peak, layer.relations = peak, rows
 
 
 def choose_reading(models: list[keras.Model], validate: Callable[[], float], peaks=READINGS,
@@ -72,11 +75,11 @@ def choose_reading(models: list[keras.Model], validate: Callable[[], float], pea
         options += [(peak, float(f)) for f in factors for peak in peaks]
     tried: dict[tuple, float] = {}
     for peak, factor in options:
-        set_reading(layers, peak, scaled(relations, factor) if factor else [])
+        set_reading(layers, peak, relations, factor)
         tried[(peak, factor)] = float(validate())
     best = min(options, key=lambda o: (tried[o] if math.isfinite(tried[o]) else math.inf,
                                        o[1], o[0]))  # fmt: skip
-    set_reading(layers, best[0], scaled(relations, best[1]) if best[1] else [])
+    set_reading(layers, best[0], relations, best[1])
     return best, tried
 
 
@@ -91,12 +94,13 @@ def describe(best: tuple, tried: dict, relations: list, keypoints: list[str]) ->
     peak, factor = best
     where = (f"within {peak} cells of each heatmap's peak" if peak else "over each whole heatmap")
     px = tried[best]
-    plain = min((v for (p, f), v in tried.items() if not f), default=math.nan)
+    plain = [v for (p, f), v in tried.items() if not f]
     if factor:
+        against = f", against {min(plain):.2f} px without them" if plain else ""
         return (f"keypoints are read {where}, guided by {len(relations)} relations between "
                 f"keypoint coordinates learned from the training labels, at {factor:g}× their "
-                f"spread ({describe_relations(relations, keypoints)}): {px:.2f} px on val, "
-                f"against {plain:.2f} px without them")  # fmt: skip
+                f"spread ({describe_relations(relations, keypoints)}): {px:.2f} px on val"
+                f"{against}")  # fmt: skip
     others = ", ".join(f"{v:.2f} px {_words(o)}" for o, v in tried.items() if o != best)
     return f"keypoints are read {where}: {px:.2f} px on val" + (f", against {others}"
                                                                if others else "")  # fmt: skip
@@ -108,7 +112,7 @@ def _words(option: tuple) -> str:
     return f"{where} with the relations at {factor:g}× their spread" if factor else where
 
 
-def choose_for_run(cfg, model, top_down, cache, data, val_idx, notes, train_idx=None):
+def choose_for_run(cfg, model, top_down, cache, data, train_idx, val_idx, notes):
     """train()'s last step: keep the reading with the lower val error on the trained model
     (and a top-down run's pose model); it goes into `cfg.params`, so into the model file.
     The relations' prior is fitted on the training images' labels in the network's input
@@ -119,7 +123,7 @@ def choose_for_run(cfg, model, top_down, cache, data, val_idx, notes, train_idx=
     peaks = (cfg.params.get("peak", 0),) if "peak" in cfg.overrides else READINGS
     relations: list = []
     factors: tuple = ()
-    if not top_down and train_idx is not None:
+    if not top_down:
         fixed = cfg.overrides.get("prior")
         factors = PRIOR_FACTORS if fixed is None else ((fixed,) if fixed > 0 else ())
         if factors:

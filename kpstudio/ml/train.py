@@ -335,7 +335,7 @@ def train(
         checkpoint.save(run_dir, model, optimizer, state)
     model.set_weights(best_weights)
     readings = None
-    chosen = (choose_for_run(cfg, model, top_down, cache, data, val_idx, notes, train_idx)
+    chosen = (choose_for_run(cfg, model, top_down, cache, data, train_idx, val_idx, notes)
               if cfg.arch == "default" and len(val_idx) else None)  # fmt: skip
     if chosen is not None:
         infer, readings = chosen
